@@ -1,0 +1,181 @@
+// Process lifecycle: listeners, worker threads, SIGHUP reload, SIGINT/SIGTERM shutdown, janitor.
+#include "app/daemon.hpp"
+
+#include "app/listener.hpp"
+#include "app/runtime.hpp"
+#include "common/log.hpp"
+#include "pgbalancer_version.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <csignal>
+#include <iostream>
+#include <list>
+#include <thread>
+
+namespace pgb::app {
+namespace {
+
+// How often idle server connections are checked against server_idle_timeout and server_lifetime.
+constexpr std::chrono::seconds kJanitorPeriod{1};
+
+log::Level to_log_level(config::LogLevel l) {
+  switch (l) {
+    case config::LogLevel::Debug: return log::Level::Debug;
+    case config::LogLevel::Info: return log::Level::Info;
+    case config::LogLevel::Warning: return log::Level::Warning;
+    case config::LogLevel::Error: return log::Level::Error;
+  }
+  return log::Level::Info;
+}
+
+// '*' means every IPv4 and IPv6 address, as in PostgreSQL's listen_addresses.
+std::vector<tcp::endpoint> listen_endpoints(asio::io_context& ioc, const config::Config& c, std::string& error) {
+  std::vector<tcp::endpoint> out;
+  auto port = static_cast<unsigned short>(c.port);
+  for (const auto& addr : c.listen_addresses) {
+    if (addr == "*") {
+      out.emplace_back(tcp::v4(), port);
+      out.emplace_back(tcp::v6(), port);
+      continue;
+    }
+    tcp::resolver resolver(ioc);
+    error_code ec;
+    auto results = resolver.resolve(addr, std::to_string(c.port), tcp::resolver::passive, ec);
+    if (ec) {
+      error = fmt::format("cannot resolve listen address \"{}\": {}", addr, ec.message());
+      return {};
+    }
+    for (const auto& r : results) out.push_back(r.endpoint());
+  }
+  return out;
+}
+
+class Daemon {
+ public:
+  Daemon(std::string path, std::shared_ptr<const frontend::Settings> settings)
+      : path_(std::move(path)), ioc_(thread_count(settings->config)), signals_(ioc_, SIGINT, SIGTERM, SIGHUP),
+        janitor_(ioc_) {
+    shared_.publish(std::move(settings));
+  }
+
+  int run() {
+    const auto settings = shared_.settings();
+    std::string error;
+    auto endpoints = listen_endpoints(ioc_, settings->config, error);
+    if (!error.empty()) {
+      log::error("{}", error);
+      return 1;
+    }
+    for (const auto& ep : endpoints) {
+      auto& acceptor = acceptors_.emplace_back(ioc_);
+      error_code ec;
+      acceptor.open(ep.protocol(), ec);
+      if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+      if (!ec && ep.protocol() == tcp::v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+      if (!ec) acceptor.bind(ep, ec);
+      if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) {
+        log::error("could not listen on {}:{}: {}", ep.address().to_string(), ep.port(), ec.message());
+        return 1;
+      }
+      asio::co_spawn(ioc_, accept_loop(acceptor, shared_), asio::detached);
+      log::info("listening on {}:{}", ep.address().to_string(), ep.port());
+    }
+    wait_for_signal();
+    schedule_janitor();
+
+    unsigned threads = thread_count(settings->config);
+    log::info("pgbalancer {} started: {} worker threads, pool_mode {}, backend {}:{}", kVersion, threads,
+              config::to_string(settings->config.pool_mode),
+              settings->config.backend_servers[settings->config.primary_index()].hostname,
+              settings->config.backend_servers[settings->config.primary_index()].port);
+    std::vector<std::thread> workers;
+    for (unsigned i = 1; i < threads; ++i) workers.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : workers) t.join();
+    log::info("pgbalancer stopped");
+    return 0;
+  }
+
+ private:
+  static unsigned thread_count(const config::Config& c) {
+    if (c.worker_threads > 0) return static_cast<unsigned>(c.worker_threads);
+    return std::max(1u, std::thread::hardware_concurrency());
+  }
+
+  void wait_for_signal() {
+    signals_.async_wait([this](error_code ec, int signo) {
+      if (ec) return;
+      if (signo == SIGHUP) {
+        reload();
+        wait_for_signal();
+        return;
+      }
+      log::info("received signal {}, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
+      for (auto& a : acceptors_) {
+        error_code ignored;
+        a.close(ignored);
+      }
+      janitor_.cancel();
+      ioc_.stop();
+    });
+  }
+
+  void reload() {
+    log::info("SIGHUP: reloading {}", path_);
+    auto built = build_settings(path_);
+    if (auto* problems = std::get_if<std::vector<std::string>>(&built)) {
+      for (const auto& p : *problems) log::error("reload: {}", p);
+      log::error("reload failed: keeping the previous configuration");
+      return;
+    }
+    auto next = std::get<std::shared_ptr<const frontend::Settings>>(built);
+    for (const auto& key : config::restart_required_changes(shared_.settings()->config, next->config)) {
+      log::warn("reload: {} changed but takes effect only after a restart", key);
+    }
+    log::set_level(to_log_level(next->config.log_level));
+    shared_.publish(std::move(next));
+    log::info("reload complete: new settings apply to new connections");
+  }
+
+  void schedule_janitor() {
+    janitor_.expires_after(kJanitorPeriod);
+    janitor_.async_wait([this](error_code ec) {
+      if (ec) return;
+      const auto settings = shared_.settings();
+      for (auto& pool : shared_.pools().all()) {
+        pool->close_expired(settings->config.server_idle_timeout, settings->config.server_lifetime);
+      }
+      schedule_janitor();
+    });
+  }
+
+  std::string path_;
+  asio::io_context ioc_;
+  frontend::SharedState shared_;
+  asio::signal_set signals_;
+  asio::steady_timer janitor_;
+  std::list<tcp::acceptor> acceptors_;  // stable addresses: accept loops hold references
+};
+
+}  // namespace
+
+int run_daemon(const std::string& config_path) {
+  auto built = build_settings(config_path);
+  if (auto* problems = std::get_if<std::vector<std::string>>(&built)) {
+    for (const auto& p : *problems) std::cerr << p << "\n";
+    return 1;
+  }
+  auto settings = std::get<std::shared_ptr<const frontend::Settings>>(built);
+  log::set_level(to_log_level(settings->config.log_level));
+  std::signal(SIGPIPE, SIG_IGN);
+  Daemon daemon(config_path, std::move(settings));
+  return daemon.run();
+}
+
+}  // namespace pgb::app

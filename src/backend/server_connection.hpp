@@ -1,0 +1,85 @@
+// One connection from pgbalancer to PostgreSQL: connect, TLS, log in, reset, close.
+#pragma once
+
+#include "auth/scram.hpp"
+#include "common/byte_buffer.hpp"
+#include "common/result.hpp"
+#include "net/stream.hpp"
+#include "protocol/startup.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace pgb::backend {
+
+// Size of each connection's relay buffer. Large results stream through it in pieces.
+inline constexpr std::size_t kRelayBufferSize = 16 * 1024;
+
+struct BackendAddress {
+  std::size_t node_index = 0;
+  std::string host;
+  int port = 5432;
+};
+
+// What pgbalancer knows to log in as a user; the best available method is used.
+struct Credentials {
+  std::optional<std::string> password;      // plaintext: auth_file, pgpass, or what the client sent
+  std::optional<auth::ScramKeys> scram_keys;  // proven by the client's SCRAM exchange (pass-through)
+  std::optional<std::string> md5_hash;      // "md5..." from the auth_file
+};
+
+struct ConnectOptions {
+  BackendAddress address;
+  protocol::Parameters startup_params;  // user, database and the client's other parameters
+  Credentials credentials;
+  std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain TCP
+  bool verify_server_certificate = false;
+  std::chrono::milliseconds connect_timeout{15'000};
+};
+
+class ServerConnection {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Connects and logs in. A refusal from PostgreSQL (unknown database, bad password, ...)
+  // comes back as its own Error so the client sees what it would see connecting directly.
+  static awaitable<Result<std::unique_ptr<ServerConnection>>> connect(const ConnectOptions& options);
+
+  // Runs `query` and waits for ReadyForQuery(idle); the connection is reusable only if this succeeds.
+  awaitable<Status> reset(const std::string& query, std::chrono::milliseconds timeout);
+  // Sends Terminate and closes; never fails.
+  awaitable<void> terminate();
+
+  net::Stream& stream() { return *stream_; }
+  ByteBuffer& buffer() { return buffer_; }
+  const BackendAddress& address() const { return address_; }
+  std::int32_t process_id() const { return process_id_; }
+  std::int32_t secret_key() const { return secret_key_; }
+  const protocol::Parameters& parameters() const { return parameters_; }
+  Clock::time_point created_at() const { return created_at_; }
+  Clock::time_point last_used() const { return last_used_; }
+  void touch() { last_used_ = Clock::now(); }
+
+ private:
+  ServerConnection(std::unique_ptr<net::Stream> stream, BackendAddress address);
+  awaitable<Status> login(const ConnectOptions& options);
+  awaitable<Status> authenticate(std::string_view payload, const ConnectOptions& options,
+                                 std::optional<auth::ScramClientExchange>& scram);
+
+  std::unique_ptr<net::Stream> stream_;
+  ByteBuffer buffer_{kRelayBufferSize};
+  BackendAddress address_;
+  std::int32_t process_id_ = 0;
+  std::int32_t secret_key_ = 0;
+  protocol::Parameters parameters_;  // ParameterStatus values reported at login
+  Clock::time_point created_at_ = Clock::now();
+  Clock::time_point last_used_ = created_at_;
+};
+
+// Sends a CancelRequest for (process_id, secret_key) to a backend, as libpq's PQcancel does.
+awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t process_id, std::int32_t secret_key,
+                              std::chrono::milliseconds timeout);
+
+}  // namespace pgb::backend

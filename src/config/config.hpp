@@ -1,0 +1,75 @@
+// The validated, immutable configuration. Produced by load_config(); never modified after.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgb::config {
+
+using Millis = std::chrono::milliseconds;
+
+enum class Role { Primary, Standby };
+enum class PoolMode { Session, Transaction, Statement };
+enum class AuthType { ScramSha256, Md5, Password, Trust };
+enum class LogLevel { Debug, Info, Warning, Error };
+
+std::string_view to_string(Role v);
+std::string_view to_string(PoolMode v);
+std::string_view to_string(AuthType v);
+
+struct BackendServer {
+  std::string hostname;
+  int port = 5432;
+  int weight = 1;
+  Role role = Role::Primary;
+};
+
+struct Config {
+  std::string source_path;
+
+  // Listening
+  std::vector<std::string> listen_addresses{"127.0.0.1"};
+  int port = 6432;
+  int worker_threads = 0;  // 0: one per core
+
+  // Backends and pooling
+  std::vector<BackendServer> backend_servers;
+  PoolMode pool_mode = PoolMode::Session;
+  int max_pool = 20;
+  int max_client_conn = 1000;
+  std::string server_reset_query = "DISCARD ALL";
+
+  // Authentication
+  AuthType auth_type = AuthType::ScramSha256;
+  std::string auth_file;
+  std::string pgpass_file;  // empty: $PGPASSFILE, else ~/.pgpass
+
+  // TLS
+  bool ssl = false;
+  std::string ssl_cert, ssl_key, ssl_ca_cert;
+  bool backend_encryption = false;
+  std::string backend_ssl_ca_cert;
+
+  // Timeouts
+  Millis client_login_timeout{60'000};
+  Millis query_wait_timeout{120'000};
+  Millis server_connect_timeout{15'000};
+  Millis server_idle_timeout{600'000};
+  Millis server_lifetime{3'600'000};
+
+  // Protocol
+  std::uint32_t max_message_size = 0x3fffffff;  // PostgreSQL's own 1 GB limit
+
+  LogLevel log_level = LogLevel::Info;
+
+  // The backend sessions go to until routing arrives: the first primary.
+  std::size_t primary_index() const;
+};
+
+// Settings that only take effect at start-up; a reload that changes them says so.
+std::vector<std::string> restart_required_changes(const Config& old_config, const Config& new_config);
+
+}  // namespace pgb::config

@@ -1,0 +1,44 @@
+// A connection that is plain TCP or TLS over TCP, decided after the startup negotiation.
+#pragma once
+
+#include "net/asio.hpp"
+
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+
+#include <memory>
+#include <string>
+
+namespace pgb::net {
+
+class Stream {
+ public:
+  explicit Stream(tcp::socket socket);
+  Stream(Stream&&) = delete;
+
+  // Upgrades to TLS as the server (client side of pgbalancer) or as the client (towards PostgreSQL).
+  awaitable<error_code> tls_accept(std::shared_ptr<asio::ssl::context> context);
+  awaitable<error_code> tls_connect(std::shared_ptr<asio::ssl::context> context, const std::string& host,
+                                    bool verify);
+
+  awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer buffer);
+  awaitable<error_code> read_exact(asio::mutable_buffer buffer);
+  awaitable<error_code> write_all(asio::const_buffer buffer);
+
+  // Closes the socket; pending operations complete with operation_aborted. Idempotent.
+  void close();
+  bool is_open() const { return socket_.is_open(); }
+  bool is_tls() const { return tls_ != nullptr; }
+  // True if the peer sent something or hung up: for an idle pooled connection that means
+  // it must not be handed out (an unexpected message, or a closed connection).
+  bool has_pending_input() const;
+  tcp::socket& socket() { return socket_; }
+  std::string peer_address() const;
+
+ private:
+  tcp::socket socket_;
+  std::shared_ptr<asio::ssl::context> context_;  // outlives tls_, which refers to it
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+};
+
+}  // namespace pgb::net

@@ -1,0 +1,82 @@
+// Finds message boundaries in a relayed byte stream without copying payloads.
+//
+// The relay hands the scanner whatever bytes it has buffered; the scanner walks the
+// 5-byte headers, lets a visitor decide per message, and reports how many bytes may be
+// forwarded now. A payload streams through in as many pieces as it arrives in, so a
+// message of any size costs no memory beyond the relay buffer. Only a message the visitor
+// asks to inspect ("capture") is held back until it is whole, and only if it is small.
+#pragma once
+
+#include "protocol/byte_reader.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace pgb::protocol {
+
+enum class FrameVerdict {
+  Forward,     // relay it, payload unseen
+  Capture,     // relay it, but show the whole payload to on_message first
+  StopBefore,  // stop scanning; this message and what follows stay unconsumed
+};
+
+enum class ScanStatus {
+  NeedMore,  // everything usable was consumed; the rest is an incomplete header or captured message
+  Stopped,   // the visitor asked to stop before a message
+  Malformed, // a length field is out of range; the stream cannot be trusted any more
+};
+
+struct ScanResult {
+  std::size_t consumed = 0;  // bytes from the start of the input that may be relayed
+  ScanStatus status = ScanStatus::NeedMore;
+};
+
+class FrameScanner {
+ public:
+  // The largest message whose payload can be captured; larger ones are forwarded unseen.
+  // Must stay well below the relay buffer size so a held-back message always fits.
+  static constexpr std::uint32_t kMaxCapture = 4096;
+
+  explicit FrameScanner(std::uint32_t max_message_length) : max_length_(max_message_length) {}
+
+  // Visitor: FrameVerdict on_header(char type, std::uint32_t length);
+  //          void on_message(char type, std::string_view payload)   (captured messages only)
+  // `length` is the protocol's length field: payload plus its own 4 bytes.
+  template <class Visitor>
+  ScanResult scan(std::string_view data, Visitor&& visitor) {
+    std::size_t pos = 0;
+    while (pos < data.size()) {
+      if (remaining_ > 0) {
+        std::size_t take = std::min<std::size_t>(remaining_, data.size() - pos);
+        pos += take;
+        remaining_ -= take;
+        continue;
+      }
+      if (data.size() - pos < 5) return {pos, ScanStatus::NeedMore};
+      char type = data[pos];
+      std::uint32_t length = load_u32(data.data() + pos + 1);
+      if (length < 4 || length > max_length_) return {pos, ScanStatus::Malformed};
+      FrameVerdict verdict = visitor.on_header(type, length);
+      if (verdict == FrameVerdict::StopBefore) return {pos, ScanStatus::Stopped};
+      if (verdict == FrameVerdict::Capture && length - 4 <= kMaxCapture) {
+        if (data.size() - pos < 1 + std::size_t{length}) return {pos, ScanStatus::NeedMore};
+        visitor.on_message(type, data.substr(pos + 5, length - 4));
+        pos += 1 + std::size_t{length};
+        continue;
+      }
+      pos += 5;
+      remaining_ = length - 4;
+    }
+    return {pos, ScanStatus::NeedMore};
+  }
+
+  // True between messages: nothing of a started message is still expected.
+  bool at_boundary() const { return remaining_ == 0; }
+
+ private:
+  std::uint32_t max_length_;
+  std::uint32_t remaining_ = 0;  // payload bytes of the current message not yet seen
+};
+
+}  // namespace pgb::protocol
