@@ -8,11 +8,14 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <list>
 #include <thread>
@@ -58,7 +61,10 @@ std::vector<tcp::endpoint> listen_endpoints(asio::io_context& ioc, const config:
 class Daemon {
  public:
   Daemon(std::string path, std::shared_ptr<const frontend::Settings> settings)
-      : path_(std::move(path)), ioc_(thread_count(settings->config)), signals_(ioc_, SIGINT, SIGTERM, SIGHUP),
+      : path_(std::move(path)),
+        workers_(thread_count(settings->config)),
+        ioc_(workers_.at(0)),
+        signals_(ioc_, SIGINT, SIGTERM, SIGHUP),
         janitor_(ioc_) {
     shared_.publish(std::move(settings));
   }
@@ -83,21 +89,28 @@ class Daemon {
         log::error("could not listen on {}:{}: {}", ep.address().to_string(), ep.port(), ec.message());
         return 1;
       }
-      asio::co_spawn(ioc_, accept_loop(acceptor, shared_), asio::detached);
+      asio::co_spawn(ioc_, accept_loop(acceptor, workers_, shared_), asio::detached);
       log::info("listening on {}:{}", ep.address().to_string(), ep.port());
     }
     wait_for_signal();
     schedule_janitor();
 
-    unsigned threads = thread_count(settings->config);
+    auto threads = workers_.size();
     log::info("pgbalancer {} started: {} worker threads, pool_mode {}, backend {}:{}", kVersion, threads,
               config::to_string(settings->config.pool_mode),
               settings->config.backend_servers[settings->config.primary_index()].hostname,
               settings->config.backend_servers[settings->config.primary_index()].port);
-    std::vector<std::thread> workers;
-    for (unsigned i = 1; i < threads; ++i) workers.emplace_back([this] { ioc_.run(); });
+    // Workers other than the first run until stopped, even while they have no sessions.
+    std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_alive;
+    std::vector<std::thread> threads_running;
+    for (std::size_t i = 1; i < threads; ++i) {
+      keep_alive.push_back(asio::make_work_guard(workers_.at(i)));
+      threads_running.emplace_back([this, i] { workers_.at(i).run(); });
+    }
     ioc_.run();
-    for (auto& t : workers) t.join();
+    for (std::size_t i = 1; i < threads; ++i) workers_.at(i).stop();
+    for (auto& t : threads_running) t.join();
+    for (auto& pool : shared_.pools().all()) pool->close_expired(std::chrono::milliseconds(1), {});
     log::info("pgbalancer stopped");
     return 0;
   }
@@ -156,7 +169,8 @@ class Daemon {
   }
 
   std::string path_;
-  asio::io_context ioc_;
+  Workers workers_;
+  asio::io_context& ioc_;  // worker 0 also runs the listeners, signals and the janitor
   frontend::SharedState shared_;
   asio::signal_set signals_;
   asio::steady_timer janitor_;
@@ -174,8 +188,13 @@ int run_daemon(const std::string& config_path) {
   auto settings = std::get<std::shared_ptr<const frontend::Settings>>(built);
   log::set_level(to_log_level(settings->config.log_level));
   std::signal(SIGPIPE, SIG_IGN);
-  Daemon daemon(config_path, std::move(settings));
-  return daemon.run();
+  // The daemon is never destroyed: sessions still suspended at shutdown reference sockets of
+  // every worker, and tearing those down in the right order buys nothing at process exit.
+  // Idle server connections were closed by run(); the kernel closes the rest.
+  auto* daemon = new Daemon(config_path, std::move(settings));
+  int code = daemon->run();
+  std::fflush(nullptr);
+  std::_Exit(code);
 }
 
 }  // namespace pgb::app

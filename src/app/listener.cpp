@@ -7,18 +7,26 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 
 namespace pgb::app {
 
-awaitable<void> accept_loop(tcp::acceptor& acceptor, frontend::SharedState& shared) {
+Workers::Workers(unsigned count) {
+  for (unsigned i = 0; i < count; ++i) {
+    // Concurrency hint 1: each io_context is run by exactly one thread (posting from others is still safe).
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+  }
+}
+
+asio::io_context& Workers::next() {
+  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+}
+
+awaitable<void> accept_loop(tcp::acceptor& acceptor, Workers& workers, frontend::SharedState& shared) {
   auto executor = co_await asio::this_coro::executor;
   for (;;) {
-    // Each session gets a strand: its two relay directions never run at the same time,
-    // while different sessions spread over all worker threads.
-    auto strand = asio::make_strand(acceptor.get_executor());
-    auto [ec, socket] = co_await acceptor.async_accept(strand, use_nothrow);
+    auto& worker = workers.next();
+    auto [ec, socket] = co_await acceptor.async_accept(worker, use_nothrow);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // EMFILE and friends: back off instead of spinning, as pgbouncer does.
@@ -27,7 +35,7 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, frontend::SharedState& shar
       co_await pause.async_wait(use_nothrow);
       continue;
     }
-    asio::co_spawn(strand, frontend::run_client_session(std::move(socket), shared), [](std::exception_ptr e) {
+    asio::co_spawn(worker, frontend::run_client_session(std::move(socket), shared), [](std::exception_ptr e) {
       if (!e) return;
       try {
         std::rethrow_exception(e);

@@ -15,6 +15,8 @@ std::optional<std::vector<std::string>> split_fields(std::string_view line) {
       fields.back().push_back(line[++i]);
     } else if (c == ':' && fields.size() < 5) {
       fields.emplace_back();
+    } else if (c == ':') {
+      break;  // libpq ends the password at an unescaped ':'
     } else {
       fields.back().push_back(c);
     }

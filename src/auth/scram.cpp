@@ -118,8 +118,8 @@ Result<std::string> ScramServerExchange::handle_client_first(std::string_view me
   client_first_bare_ = std::string(message.substr(second_comma + 1));
 
   auto parts = split(client_first_bare_, ',');
+  if (!parts.empty() && attr(parts[0], 'm')) return malformed("mandatory extensions are not supported");
   if (parts.size() < 2 || !attr(parts[0], 'n')) return malformed("expected user name attribute");
-  if (parts[0].size() > 2 && parts[0][2] == 'm') return malformed("mandatory extensions are not supported");
   auto client_nonce = attr(parts[1], 'r');
   if (!client_nonce || !printable_nonce(*client_nonce)) return malformed("expected nonce attribute");
 

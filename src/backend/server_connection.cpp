@@ -211,6 +211,40 @@ awaitable<Status> ServerConnection::reset(const std::string& query, std::chrono:
   }
 }
 
+awaitable<Result<std::vector<ServerConnection::Row>>> ServerConnection::run_query(
+    const std::string& sql, const std::vector<std::string>& params, std::chrono::milliseconds timeout) {
+  auto executor = co_await asio::this_coro::executor;
+  net::Watchdog watchdog(executor, timeout, [this] { stream_->close(); });
+  auto request = protocol::extended_query(sql, params);
+  if (auto ec = co_await stream_->write_all(asio::buffer(request))) co_return connection_failed(address_, ec.message());
+  std::vector<Row> rows;
+  std::optional<Error> failure;
+  for (;;) {
+    auto msg = co_await read_message(*stream_, buffer_, protocol::kMaxMessageLength);
+    if (!msg) co_return msg.error();
+    switch (msg->type) {
+      case 'D': {
+        auto columns = protocol::parse_data_row(msg->payload);
+        if (!columns) co_return make_error(sqlstate::kProtocolViolation, "malformed DataRow from the server");
+        Row row;
+        for (const auto& c : *columns) row.push_back(c ? std::optional<std::string>(*c) : std::nullopt);
+        rows.push_back(std::move(row));
+        break;
+      }
+      case 'E': {
+        auto fields = protocol::parse_error_response(msg->payload);
+        failure = fields ? fields->error : make_error(sqlstate::kProtocolViolation, "malformed ErrorResponse");
+        break;
+      }
+      case 'Z':
+        if (failure) co_return *failure;
+        co_return rows;
+      default:
+        break;  // ParseComplete, BindComplete, CommandComplete, notices
+    }
+  }
+}
+
 awaitable<void> ServerConnection::terminate() {
   if (stream_->is_open()) {
     auto x = protocol::terminate();

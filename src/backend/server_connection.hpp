@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pgb::backend {
 
@@ -49,6 +50,11 @@ class ServerConnection {
 
   // Runs `query` and waits for ReadyForQuery(idle); the connection is reusable only if this succeeds.
   awaitable<Status> reset(const std::string& query, std::chrono::milliseconds timeout);
+  // Runs one statement with text parameters (extended protocol) and returns its rows as text.
+  // For pgbalancer's own small lookups (auth_query), never for client traffic.
+  using Row = std::vector<std::optional<std::string>>;
+  awaitable<Result<std::vector<Row>>> run_query(const std::string& sql, const std::vector<std::string>& params,
+                                                std::chrono::milliseconds timeout);
   // Sends Terminate and closes; never fails.
   awaitable<void> terminate();
 

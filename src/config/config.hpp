@@ -46,6 +46,11 @@ struct Config {
   AuthType auth_type = AuthType::ScramSha256;
   std::string auth_file;
   std::string pgpass_file;  // empty: $PGPASSFILE, else ~/.pgpass
+  // Users missing from auth_file are looked up with auth_query, run as auth_user
+  // (pgbouncer's scheme); auth_dbname empty means the client's own database.
+  std::string auth_user;
+  std::string auth_query = "SELECT usename, passwd FROM pg_shadow WHERE usename=$1";
+  std::string auth_dbname;
 
   // TLS
   bool ssl = false;
@@ -61,7 +66,7 @@ struct Config {
   Millis server_lifetime{3'600'000};
 
   // Protocol
-  std::uint32_t max_message_size = 0x3fffffff;  // PostgreSQL's own 1 GB limit
+  std::uint32_t max_message_size = 1u << 30;  // 1 GB, PostgreSQL's own limit
 
   LogLevel log_level = LogLevel::Info;
 

@@ -19,7 +19,7 @@ namespace {
 
 // Settings of capabilities on the roadmap (docs/configuration.md, "Not supported yet").
 const std::set<std::string, std::less<>> kNotSupportedYet = {
-    "auth_query", "auth_user", "rest_api", "admin_users", "stats_users", "hba_file",
+    "rest_api", "admin_users", "stats_users", "hba_file",
     "load_balance_mode", "health_check_period", "health_check_timeout", "health_check_user",
     "health_check_password", "failover_command", "failover_on_backend_error", "min_pool_size",
     "reserve_pool_size", "reserve_pool_timeout", "max_db_connections", "max_user_connections",
@@ -76,8 +76,9 @@ class Validator {
   // An existing, readable file (checked now so --check catches it, as PostgreSQL does for ssl_cert_file).
   void file(const YAML::Node& n, const std::string& key, std::string& out) {
     if (!scalar(n, key)) return;
+    std::error_code ec;
     std::ifstream probe(n.Scalar());
-    if (!probe) {
+    if (!std::filesystem::is_regular_file(n.Scalar(), ec) || !probe) {
       problem(n, key, fmt::format("cannot read file \"{}\"", n.Scalar()));
       return;
     }
@@ -118,6 +119,10 @@ class Validator {
     auto it = kUnits.find(unit);
     if (ec != std::errc() || it == kUnits.end()) {
       problem(n, key, fmt::format("invalid size \"{}\" (bytes, or a number with kB, MB or GB)", s));
+      return;
+    }
+    if (v > max / it->second) {
+      problem(n, key, fmt::format("{} is outside the valid range {}..{} bytes", s, min, max));
       return;
     }
     std::uint64_t bytes = v * it->second;
@@ -234,6 +239,9 @@ void load_root(Validator& v, const YAML::Node& root, Config& c) {
        }},
       {"auth_file", [&](auto& n, auto& k) { v.file(n, k, c.auth_file); }},
       {"pgpass_file", [&](auto& n, auto& k) { v.file(n, k, c.pgpass_file); }},
+      {"auth_user", [&](auto& n, auto& k) { v.string(n, k, c.auth_user); }},
+      {"auth_query", [&](auto& n, auto& k) { v.string(n, k, c.auth_query); }},
+      {"auth_dbname", [&](auto& n, auto& k) { v.string(n, k, c.auth_dbname); }},
       {"ssl", [&](auto& n, auto& k) { v.boolean(n, k, c.ssl); }},
       {"ssl_cert", [&](auto& n, auto& k) { v.file(n, k, c.ssl_cert); }},
       {"ssl_key", [&](auto& n, auto& k) { v.file(n, k, c.ssl_key); }},
@@ -245,7 +253,7 @@ void load_root(Validator& v, const YAML::Node& root, Config& c) {
       {"server_connect_timeout", [&](auto& n, auto& k) { v.duration(n, k, c.server_connect_timeout); }},
       {"server_idle_timeout", [&](auto& n, auto& k) { v.duration(n, k, c.server_idle_timeout); }},
       {"server_lifetime", [&](auto& n, auto& k) { v.duration(n, k, c.server_lifetime); }},
-      {"max_message_size", [&](auto& n, auto& k) { v.size(n, k, c.max_message_size, 8192, 0x3fffffff); }},
+      {"max_message_size", [&](auto& n, auto& k) { v.size(n, k, c.max_message_size, 8192, 1u << 30); }},
       {"log_level",
        [&](auto& n, auto& k) {
          v.one_of(n, k, c.log_level,
@@ -279,8 +287,11 @@ void load_root(Validator& v, const YAML::Node& root, Config& c) {
   if (c.ssl && (c.ssl_cert.empty() || c.ssl_key.empty())) {
     v.problem(root["ssl"], "ssl", "ssl: true needs ssl_cert and ssl_key");
   }
-  if (c.auth_type != AuthType::Trust && c.auth_file.empty()) {
-    v.problem_at(0, "auth_file", fmt::format("auth_type {} needs an auth_file", to_string(c.auth_type)));
+  if (c.auth_type != AuthType::Trust && c.auth_file.empty() && c.auth_user.empty()) {
+    v.problem_at(0, "auth_file", fmt::format("auth_type {} needs an auth_file or auth_user", to_string(c.auth_type)));
+  }
+  if (seen.contains("auth_query") && c.auth_user.empty()) {
+    v.problem(root["auth_query"], "auth_query", "auth_query needs auth_user");
   }
 }
 

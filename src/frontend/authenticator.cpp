@@ -2,6 +2,8 @@
 // PostgreSQL's src/backend/libpq/auth.c (including its mock SCRAM for unknown users).
 #include "frontend/authenticator.hpp"
 
+#include "frontend/auth_lookup.hpp"
+
 #include "auth/crypto.hpp"
 #include "auth/md5.hpp"
 #include "auth/scram.hpp"
@@ -18,15 +20,6 @@ using protocol::AuthRequest;
 
 Error password_failed(const std::string& user) {
   return make_error(sqlstate::kInvalidPassword, fmt::format("password authentication failed for user \"{}\"", user));
-}
-
-// Credentials usable towards PostgreSQL from what the auth_file stores.
-backend::Credentials credentials_from_secret(const auth::UserSecret* secret) {
-  backend::Credentials c;
-  if (!secret) return c;
-  if (secret->kind == SecretKind::Plaintext) c.password = secret->value;
-  if (secret->kind == SecretKind::Md5) c.md5_hash = secret->value;
-  return c;
 }
 
 class Exchange {
@@ -100,8 +93,7 @@ awaitable<Result<auth::ScramKeys>> scram_exchange(Exchange& x, auth::ScramSecret
 
 awaitable<Result<backend::Credentials>> authenticate_scram(Exchange& x, const SharedState& shared,
                                                            const auth::UserSecret* secret, const std::string& user,
-                                                           std::string& reason) {
-  backend::Credentials creds = credentials_from_secret(secret);
+                                                           backend::Credentials creds, std::string& reason) {
   std::optional<auth::ScramSecret> real;
   if (!secret) {
     reason = "no such user in auth_file";
@@ -125,7 +117,8 @@ awaitable<Result<backend::Credentials>> authenticate_scram(Exchange& x, const Sh
 }
 
 awaitable<Result<backend::Credentials>> authenticate_md5(Exchange& x, const auth::UserSecret* secret,
-                                                         const std::string& user, std::string& reason) {
+                                                         const std::string& user, backend::Credentials creds,
+                                                         std::string& reason) {
   std::string salt = auth::random_bytes(4);
   auto request = protocol::authentication(AuthRequest::Md5Password, salt);
   if (!co_await x.send(request)) {
@@ -144,11 +137,12 @@ awaitable<Result<backend::Credentials>> authenticate_md5(Exchange& x, const auth
     reason = "wrong password (MD5 response did not match)";
     co_return password_failed(user);
   }
-  co_return credentials_from_secret(secret);
+  co_return creds;
 }
 
 awaitable<Result<backend::Credentials>> authenticate_cleartext(Exchange& x, const auth::UserSecret* secret,
-                                                               const std::string& user, std::string& reason) {
+                                                               const std::string& user, backend::Credentials creds,
+                                                               std::string& reason) {
   auto request = protocol::authentication(AuthRequest::CleartextPassword);
   if (!co_await x.send(request)) {
     co_return make_error(sqlstate::kConnectionFailure, "client went away during authentication");
@@ -178,7 +172,6 @@ awaitable<Result<backend::Credentials>> authenticate_cleartext(Exchange& x, cons
     reason = "wrong password";
     co_return password_failed(user);
   }
-  backend::Credentials creds = credentials_from_secret(secret);
   creds.password = std::string(*password);
   co_return creds;
 }
@@ -186,27 +179,32 @@ awaitable<Result<backend::Credentials>> authenticate_cleartext(Exchange& x, cons
 }  // namespace
 
 awaitable<Result<backend::Credentials>> authenticate_client(net::Stream& client, ByteBuffer& buffer,
-                                                            const Settings& settings, const SharedState& shared,
-                                                            const std::string& user, const std::string& peer) {
-  auto it = settings.users.find(user);
-  const auth::UserSecret* secret = it == settings.users.end() ? nullptr : &it->second;
+                                                            const Settings& settings, SharedState& shared,
+                                                            const std::string& user, const std::string& database,
+                                                            const std::string& peer) {
+  auto found = co_await find_user_secret(shared, settings, user, database);
+  if (!found) co_return found.error();
+  const auth::UserSecret* secret = found->has_value() ? &**found : nullptr;
+  backend::Credentials creds = stored_credentials(settings, secret, user, database);
   Exchange x(client, buffer);
   std::string reason;
-  Result<backend::Credentials> outcome = backend::Credentials{};
+  Result<backend::Credentials> outcome = creds;
   switch (settings.config.auth_type) {
     case config::AuthType::Trust:
-      outcome = credentials_from_secret(secret);
       break;
     case config::AuthType::Password:
-      outcome = co_await authenticate_cleartext(x, secret, user, reason);
+      outcome = co_await authenticate_cleartext(x, secret, user, creds, reason);
       break;
     case config::AuthType::Md5:
       // As in PostgreSQL, md5 upgrades to SCRAM when the stored secret is a SCRAM verifier.
-      if (secret && secret->kind == SecretKind::Scram) outcome = co_await authenticate_scram(x, shared, secret, user, reason);
-      else outcome = co_await authenticate_md5(x, secret, user, reason);
+      if (secret && secret->kind == SecretKind::Scram) {
+        outcome = co_await authenticate_scram(x, shared, secret, user, creds, reason);
+      } else {
+        outcome = co_await authenticate_md5(x, secret, user, creds, reason);
+      }
       break;
     case config::AuthType::ScramSha256:
-      outcome = co_await authenticate_scram(x, shared, secret, user, reason);
+      outcome = co_await authenticate_scram(x, shared, secret, user, creds, reason);
       break;
   }
   if (!outcome && outcome.error().sqlstate == sqlstate::kInvalidPassword) {

@@ -12,7 +12,6 @@
 
 #include <boost/asio/this_coro.hpp>
 
-#include <algorithm>
 
 namespace pgb::frontend {
 namespace {
@@ -30,20 +29,6 @@ class ClientCounter {
   std::atomic<int>& n_;
   int value_;
 };
-
-// Server connections are keyed by everything the client put in its startup packet, so a
-// client only ever gets a backend that was started with its own parameters.
-std::string pool_key(std::size_t node, const protocol::Parameters& params) {
-  auto sorted = params;
-  std::sort(sorted.begin(), sorted.end());
-  std::string key = std::to_string(node);
-  for (const auto& [k, v] : sorted) {
-    key.push_back('\0');
-    key.append(k).push_back('=');
-    key.append(v);
-  }
-  return key;
-}
 
 std::string param_or(const protocol::StartupMessage& m, std::string_view name, const std::string& fallback) {
   const std::string* v = m.find(name);
@@ -120,7 +105,7 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   if (!greeting.empty() && co_await client.write_all(asio::buffer(greeting))) co_return;
 
   ByteBuffer client_buffer(backend::kRelayBufferSize);
-  auto creds = co_await authenticate_client(client, client_buffer, *settings, shared, user, peer);
+  auto creds = co_await authenticate_client(client, client_buffer, *settings, shared, user, database, peer);
   if (!creds) {
     co_await send_fatal(client, creds.error());
     co_return;
@@ -129,9 +114,6 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
 
   std::size_t node = cfg.primary_index();
   const config::BackendServer& server = cfg.backend_servers[node];
-  if (!creds->password) {
-    creds->password = auth::find_pgpass_password(settings->pgpass, server.hostname, server.port, database, user);
-  }
   auto ok = protocol::authentication(protocol::AuthRequest::Ok);
   if (co_await client.write_all(asio::buffer(ok))) co_return;
 
@@ -143,7 +125,7 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
       !cfg.backend_ssl_ca_cert.empty(),
       cfg.server_connect_timeout,
   };
-  auto pool = shared.pools().get(pool_key(node, startup.params),
+  auto pool = shared.pools().get(pool::make_pool_key(node, startup.params),
                                  fmt::format("{}@{}/{}:{}", user, database, server.hostname, server.port));
   pool::Pool::Connector connect = [&]() { return backend::ServerConnection::connect(connect_options); };
   auto lease = co_await pool->acquire(cfg.max_pool, std::chrono::steady_clock::now() + cfg.query_wait_timeout, connect);

@@ -69,6 +69,16 @@ void Stream::close() {
   }
 }
 
+void Stream::rebind(const asio::any_io_executor& executor) {
+  if (tls_ || !socket_.is_open() || socket_.get_executor() == executor) return;
+  error_code ec;
+  auto protocol = socket_.local_endpoint(ec).protocol();
+  if (ec) return;
+  int fd = socket_.release(ec);
+  if (ec) return;
+  socket_ = tcp::socket(executor, protocol, fd);
+}
+
 bool Stream::has_pending_input() const {
   if (!socket_.is_open()) return true;
   pollfd p{const_cast<tcp::socket&>(socket_).native_handle(), POLLIN, 0};

@@ -33,6 +33,13 @@ class Stream {
   // it must not be handed out (an unexpected message, or a closed connection).
   bool has_pending_input() const;
   tcp::socket& socket() { return socket_; }
+
+  // Moves a plain TCP connection to another worker's io_context, so a pooled server
+  // connection is served by the same thread as the client that leases it. Must only be
+  // called with no operation pending. TLS connections stay where they are: their OpenSSL
+  // state is bound to Asio objects of the original io_context (they still work from any
+  // worker, with a cross-thread hand-off per operation).
+  void rebind(const asio::any_io_executor& executor);
   std::string peer_address() const;
 
  private:

@@ -88,6 +88,7 @@ awaitable<Result<Lease>> Pool::acquire(int max_pool, Clock::time_point deadline,
         continue;
       }
       conn->touch();
+      conn->stream().rebind(executor);
       co_return Lease(self, std::move(conn));
     }
 

@@ -1,7 +1,20 @@
 // Pool lookup.
 #include "pool/pool_registry.hpp"
 
+#include <algorithm>
+
 namespace pgb::pool {
+
+std::string make_pool_key(std::size_t node, std::vector<std::pair<std::string, std::string>> params) {
+  std::sort(params.begin(), params.end());
+  std::string key = std::to_string(node);
+  for (const auto& [k, v] : params) {
+    key.push_back('\0');
+    key.append(k).push_back('=');
+    key.append(v);
+  }
+  return key;
+}
 
 std::shared_ptr<Pool> PoolRegistry::get(const std::string& key, const std::string& name) {
   std::lock_guard lock(mutex_);

@@ -11,6 +11,10 @@
 
 namespace pgb::pool {
 
+// Server connections are keyed by everything the client put in its startup packet, so a
+// client only ever gets a backend that was started with its own parameters.
+std::string make_pool_key(std::size_t node, std::vector<std::pair<std::string, std::string>> params);
+
 class PoolRegistry {
  public:
   // `key` identifies backend, database, user and startup parameters; `name` is for logs.

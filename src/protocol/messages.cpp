@@ -81,6 +81,17 @@ std::string query(std::string_view sql) { return MessageBuilder().begin('Q').cst
 
 std::string terminate() { return MessageBuilder().begin('X').end().take(); }
 
+std::string extended_query(std::string_view sql, const std::vector<std::string>& params) {
+  MessageBuilder b;
+  b.begin('P').cstr("").cstr(sql).int16(0).end();
+  b.begin('B').cstr("").cstr("").int16(0).int16(static_cast<std::int16_t>(params.size()));
+  for (const auto& p : params) b.int32(static_cast<std::int32_t>(p.size())).bytes(p);
+  b.int16(0).end();
+  b.begin('E').cstr("").int32(0).end();
+  b.begin('S').end();
+  return b.take();
+}
+
 std::optional<ErrorFields> parse_error_response(std::string_view payload) {
   ByteReader r(payload);
   ErrorFields out;
@@ -137,6 +148,27 @@ std::optional<SaslInitial> parse_sasl_initial_response(std::string_view payload)
   auto data = r.bytes(static_cast<std::size_t>(*len));
   if (!data || !r.at_end()) return std::nullopt;
   return SaslInitial{*mechanism, *data};
+}
+
+std::optional<std::vector<std::optional<std::string_view>>> parse_data_row(std::string_view payload) {
+  ByteReader r(payload);
+  auto count = r.int16();
+  if (!count || *count < 0) return std::nullopt;
+  std::vector<std::optional<std::string_view>> columns;
+  for (int i = 0; i < *count; ++i) {
+    auto len = r.int32();
+    if (!len) return std::nullopt;
+    if (*len == -1) {
+      columns.emplace_back(std::nullopt);
+      continue;
+    }
+    if (*len < 0) return std::nullopt;
+    auto value = r.bytes(static_cast<std::size_t>(*len));
+    if (!value) return std::nullopt;
+    columns.emplace_back(*value);
+  }
+  if (!r.at_end()) return std::nullopt;
+  return columns;
 }
 
 std::optional<std::string_view> parse_password_message(std::string_view payload) {

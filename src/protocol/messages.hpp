@@ -31,6 +31,8 @@ std::string sasl_initial_response(std::string_view mechanism, std::string_view d
 std::string sasl_response(std::string_view data);
 std::string query(std::string_view sql);
 std::string terminate();
+// An unnamed extended-protocol statement with text parameters: Parse, Bind, Execute, Sync.
+std::string extended_query(std::string_view sql, const std::vector<std::string>& params);
 
 // ---- decoders: `payload` excludes the type byte and the length ----
 struct ErrorFields {
@@ -54,6 +56,9 @@ struct SaslInitial {
   std::string_view data;
 };
 std::optional<SaslInitial> parse_sasl_initial_response(std::string_view payload);
+
+// A DataRow's columns; nullopt entries are SQL NULLs.
+std::optional<std::vector<std::optional<std::string_view>>> parse_data_row(std::string_view payload);
 
 // A PasswordMessage payload is one NUL-terminated string.
 std::optional<std::string_view> parse_password_message(std::string_view payload);

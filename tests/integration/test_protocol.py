@@ -67,7 +67,7 @@ def test_extended_query_params(balancer):
     with balancer.connect() as c:
         assert c.execute("SELECT %s::int + %s::int", [40, 2]).fetchone() == (42,)
         assert c.execute("SELECT %s::text || %s", ["ab", "cd"]).fetchone() == ("abcd",)
-        assert c.execute("SELECT %s IS NULL", [None]).fetchone() == (True,)
+        assert c.execute("SELECT %s::int IS NULL", [None]).fetchone() == (True,)
         cur = c.cursor(binary=True)
         cur.execute("SELECT %s::bytea, %s::float8", [b"\x00\x01\xff", 1.5])
         assert cur.fetchone() == (b"\x00\x01\xff", 1.5)
