@@ -37,7 +37,8 @@ log::Level to_log_level(config::LogLevel l) {
 }
 
 // '*' means every IPv4 and IPv6 address, as in PostgreSQL's listen_addresses.
-std::vector<tcp::endpoint> listen_endpoints(asio::io_context& ioc, const config::Config& c, std::string& error) {
+std::vector<tcp::endpoint> listen_endpoints(asio::io_context& ioc, const config::Config& c,
+                                            std::string& error) {
   std::vector<tcp::endpoint> out;
   auto port = static_cast<unsigned short>(c.port);
   for (const auto& addr : c.listen_addresses) {
@@ -86,7 +87,8 @@ class Daemon {
       if (!ec) acceptor.bind(ep, ec);
       if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
       if (ec) {
-        log::error("could not listen on {}:{}: {}", ep.address().to_string(), ep.port(), ec.message());
+        log::error("could not listen on {}:{}: {}", ep.address().to_string(), ep.port(),
+                   ec.message());
         return 1;
       }
       asio::co_spawn(ioc_, accept_loop(acceptor, workers_, shared_), asio::detached);
@@ -96,8 +98,8 @@ class Daemon {
     schedule_janitor();
 
     auto threads = workers_.size();
-    log::info("pgbalancer {} started: {} worker threads, pool_mode {}, backend {}:{}", kVersion, threads,
-              config::to_string(settings->config.pool_mode),
+    log::info("pgbalancer {} started: {} worker threads, pool_mode {}, backend {}:{}", kVersion,
+              threads, config::to_string(settings->config.pool_mode),
               settings->config.backend_servers[settings->config.primary_index()].hostname,
               settings->config.backend_servers[settings->config.primary_index()].port);
     // Workers other than the first run until stopped, even while they have no sessions.
@@ -148,7 +150,8 @@ class Daemon {
       return;
     }
     auto next = std::get<std::shared_ptr<const frontend::Settings>>(built);
-    for (const auto& key : config::restart_required_changes(shared_.settings()->config, next->config)) {
+    for (const auto& key :
+         config::restart_required_changes(shared_.settings()->config, next->config)) {
       log::warn("reload: {} changed but takes effect only after a restart", key);
     }
     log::set_level(to_log_level(next->config.log_level));

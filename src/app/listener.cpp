@@ -13,7 +13,8 @@ namespace pgb::app {
 
 Workers::Workers(unsigned count) {
   for (unsigned i = 0; i < count; ++i) {
-    // Concurrency hint 1: each io_context is run by exactly one thread (posting from others is still safe).
+    // Concurrency hint 1: each io_context is run by exactly one thread (posting from others is
+    // still safe).
     contexts_.push_back(std::make_unique<asio::io_context>(1));
   }
 }
@@ -22,7 +23,8 @@ asio::io_context& Workers::next() {
   return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
 }
 
-awaitable<void> accept_loop(tcp::acceptor& acceptor, Workers& workers, frontend::SharedState& shared) {
+awaitable<void> accept_loop(tcp::acceptor& acceptor, Workers& workers,
+                            frontend::SharedState& shared) {
   auto executor = co_await asio::this_coro::executor;
   for (;;) {
     auto& worker = workers.next();
@@ -35,14 +37,15 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, Workers& workers, frontend:
       co_await pause.async_wait(use_nothrow);
       continue;
     }
-    asio::co_spawn(worker, frontend::run_client_session(std::move(socket), shared), [](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        log::error("client session ended with an internal error: {}", ex.what());
-      }
-    });
+    asio::co_spawn(worker, frontend::run_client_session(std::move(socket), shared),
+                   [](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       log::error("client session ended with an internal error: {}", ex.what());
+                     }
+                   });
   }
 }
 

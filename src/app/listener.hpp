@@ -24,6 +24,7 @@ class Workers {
   std::atomic<std::size_t> next_{0};
 };
 
-awaitable<void> accept_loop(tcp::acceptor& acceptor, Workers& workers, frontend::SharedState& shared);
+awaitable<void> accept_loop(tcp::acceptor& acceptor, Workers& workers,
+                            frontend::SharedState& shared);
 
 }  // namespace pgb::app

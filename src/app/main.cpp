@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   bool check = false;
   bool version = false;
   cli.add_option("-f,--config", config_path, "Configuration file (YAML)")->capture_default_str();
-  cli.add_flag("--check", check, "Validate the configuration, print every problem, exit 0 if valid, 1 if not");
+  cli.add_flag("--check", check,
+               "Validate the configuration, print every problem, exit 0 if valid, 1 if not");
   cli.add_flag("-V,--version", version, "Print the version and exit");
   CLI11_PARSE(cli, argc, argv);
 

@@ -26,21 +26,27 @@ BuildResult build_settings(const std::string& config_path) {
 
   if (!c.auth_file.empty()) {
     auto users = auth::load_userlist(c.auth_file);
-    if (users) settings->users = std::move(users.value());
-    else problems.push_back(config_path + ": auth_file: " + users.error().message);
+    if (users)
+      settings->users = std::move(users.value());
+    else
+      problems.push_back(config_path + ": auth_file: " + users.error().message);
   }
   std::string pgpass = c.pgpass_file.empty() ? default_pgpass_path() : c.pgpass_file;
   if (!pgpass.empty()) settings->pgpass = auth::load_pgpass(pgpass);
 
   if (c.ssl) {
     auto tls = net::make_server_tls_context(c.ssl_cert, c.ssl_key, c.ssl_ca_cert);
-    if (tls) settings->client_tls = tls.value();
-    else problems.push_back(config_path + ": ssl: " + tls.error().message);
+    if (tls)
+      settings->client_tls = tls.value();
+    else
+      problems.push_back(config_path + ": ssl: " + tls.error().message);
   }
   if (c.backend_encryption) {
     auto tls = net::make_client_tls_context(c.backend_ssl_ca_cert);
-    if (tls) settings->backend_tls = tls.value();
-    else problems.push_back(config_path + ": backend_encryption: " + tls.error().message);
+    if (tls)
+      settings->backend_tls = tls.value();
+    else
+      problems.push_back(config_path + ": backend_encryption: " + tls.error().message);
   }
   if (!problems.empty()) return problems;
   return std::shared_ptr<const frontend::Settings>(std::move(settings));

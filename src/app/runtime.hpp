@@ -11,7 +11,8 @@
 namespace pgb::app {
 
 // Every problem that keeps the file from running, formatted for the operator.
-using BuildResult = std::variant<std::shared_ptr<const frontend::Settings>, std::vector<std::string>>;
+using BuildResult =
+    std::variant<std::shared_ptr<const frontend::Settings>, std::vector<std::string>>;
 
 BuildResult build_settings(const std::string& config_path);
 std::string default_pgpass_path();

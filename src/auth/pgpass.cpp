@@ -25,7 +25,9 @@ std::optional<std::vector<std::string>> split_fields(std::string_view line) {
   return fields;
 }
 
-bool field_matches(const std::string& pattern, std::string_view value) { return pattern == "*" || pattern == value; }
+bool field_matches(const std::string& pattern, std::string_view value) {
+  return pattern == "*" || pattern == value;
+}
 
 }  // namespace
 
@@ -34,7 +36,8 @@ std::vector<PgpassEntry> parse_pgpass(std::string_view text) {
   std::size_t start = 0;
   while (start < text.size()) {
     auto end = text.find('\n', start);
-    std::string_view line = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    std::string_view line =
+        text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
     start = end == std::string_view::npos ? text.size() : end + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty() || line[0] == '#') continue;
@@ -45,12 +48,13 @@ std::vector<PgpassEntry> parse_pgpass(std::string_view text) {
   return entries;
 }
 
-std::optional<std::string> find_pgpass_password(const std::vector<PgpassEntry>& entries, std::string_view host,
-                                                int port, std::string_view database, std::string_view user) {
+std::optional<std::string> find_pgpass_password(const std::vector<PgpassEntry>& entries,
+                                                std::string_view host, int port,
+                                                std::string_view database, std::string_view user) {
   std::string port_text = std::to_string(port);
   for (const auto& e : entries) {
-    if (field_matches(e.host, host) && field_matches(e.port, port_text) && field_matches(e.database, database) &&
-        field_matches(e.user, user)) {
+    if (field_matches(e.host, host) && field_matches(e.port, port_text) &&
+        field_matches(e.database, database) && field_matches(e.user, user)) {
       return e.password;
     }
   }

@@ -13,8 +13,8 @@ namespace {
 constexpr std::size_t kRawNonceLength = 18;
 
 Error malformed(std::string_view what) {
-  return Error{std::string(sqlstate::kProtocolViolation),
-               "malformed SCRAM message", std::string(what)};
+  return Error{std::string(sqlstate::kProtocolViolation), "malformed SCRAM message",
+               std::string(what)};
 }
 
 Error auth_failed() {
@@ -26,7 +26,8 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   std::size_t start = 0;
   for (;;) {
     auto pos = s.find(sep, start);
-    parts.push_back(s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
+    parts.push_back(
+        s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
     if (pos == std::string_view::npos) break;
     start = pos + 1;
   }
@@ -67,14 +68,17 @@ std::optional<ScramSecret> parse_scram_secret(std::string_view text) {
   auto keys = split(parts[2], ':');
   if (iter_salt.size() != 2 || keys.size() != 2) return std::nullopt;
   ScramSecret secret;
-  auto [ptr, ec] = std::from_chars(iter_salt[0].data(), iter_salt[0].data() + iter_salt[0].size(), secret.iterations);
-  if (ec != std::errc() || ptr != iter_salt[0].data() + iter_salt[0].size() || secret.iterations <= 0) {
+  auto [ptr, ec] = std::from_chars(iter_salt[0].data(), iter_salt[0].data() + iter_salt[0].size(),
+                                   secret.iterations);
+  if (ec != std::errc() || ptr != iter_salt[0].data() + iter_salt[0].size() ||
+      secret.iterations <= 0) {
     return std::nullopt;
   }
   auto salt = base64_decode(iter_salt[1]);
   auto stored = base64_decode(keys[0]);
   auto server = base64_decode(keys[1]);
-  if (!salt || salt->empty() || !stored || !server || stored->size() != 32 || server->size() != 32) {
+  if (!salt || salt->empty() || !stored || !server || stored->size() != 32 ||
+      server->size() != 32) {
     return std::nullopt;
   }
   secret.salt = std::move(*salt);
@@ -84,11 +88,13 @@ std::optional<ScramSecret> parse_scram_secret(std::string_view text) {
 }
 
 std::string format_scram_secret(const ScramSecret& s) {
-  return std::string(kScramMechanism) + "$" + std::to_string(s.iterations) + ":" + base64_encode(s.salt) + "$" +
-         base64_encode(as_view(s.stored_key)) + ":" + base64_encode(as_view(s.server_key));
+  return std::string(kScramMechanism) + "$" + std::to_string(s.iterations) + ":" +
+         base64_encode(s.salt) + "$" + base64_encode(as_view(s.stored_key)) + ":" +
+         base64_encode(as_view(s.server_key));
 }
 
-ScramSecret scram_secret_from_password(std::string_view password, std::string_view salt, int iterations) {
+ScramSecret scram_secret_from_password(std::string_view password, std::string_view salt,
+                                       int iterations) {
   Digest salted = pbkdf2_sha256(password, salt, iterations);
   Digest client_key = hmac_sha256(as_view(salted), "Client Key");
   ScramSecret s;
@@ -108,23 +114,29 @@ Result<std::string> ScramServerExchange::handle_client_first(std::string_view me
   // gs2-header: "n,," or "y,," (client could bind but thinks we can't); "p=" needs -PLUS.
   if (message.starts_with("p=")) {
     return Error{std::string(sqlstate::kProtocolViolation),
-                 "channel binding is not supported by pgbalancer", {}};
+                 "channel binding is not supported by pgbalancer",
+                 {}};
   }
-  if (!message.starts_with("n,") && !message.starts_with("y,")) return malformed("unexpected GS2 header");
+  if (!message.starts_with("n,") && !message.starts_with("y,"))
+    return malformed("unexpected GS2 header");
   auto second_comma = message.find(',', 2);
   if (second_comma == std::string_view::npos) return malformed("unexpected GS2 header");
-  if (second_comma != 2 && !message.substr(2).starts_with("a=")) return malformed("unexpected authzid");
+  if (second_comma != 2 && !message.substr(2).starts_with("a="))
+    return malformed("unexpected authzid");
   gs2_header_ = std::string(message.substr(0, second_comma + 1));
   client_first_bare_ = std::string(message.substr(second_comma + 1));
 
   auto parts = split(client_first_bare_, ',');
-  if (!parts.empty() && attr(parts[0], 'm')) return malformed("mandatory extensions are not supported");
+  if (!parts.empty() && attr(parts[0], 'm'))
+    return malformed("mandatory extensions are not supported");
   if (parts.size() < 2 || !attr(parts[0], 'n')) return malformed("expected user name attribute");
   auto client_nonce = attr(parts[1], 'r');
-  if (!client_nonce || !printable_nonce(*client_nonce)) return malformed("expected nonce attribute");
+  if (!client_nonce || !printable_nonce(*client_nonce))
+    return malformed("expected nonce attribute");
 
   nonce_ = std::string(*client_nonce) + server_nonce_;
-  server_first_ = "r=" + nonce_ + ",s=" + base64_encode(secret_.salt) + ",i=" + std::to_string(secret_.iterations);
+  server_first_ = "r=" + nonce_ + ",s=" + base64_encode(secret_.salt) +
+                  ",i=" + std::to_string(secret_.iterations);
   return server_first_;
 }
 
@@ -143,7 +155,8 @@ Result<std::string> ScramServerExchange::handle_client_final(std::string_view me
   auto proof = base64_decode(message.substr(proof_pos + 3));
   if (!proof || proof->size() != 32) return malformed("malformed proof");
 
-  std::string auth_message = client_first_bare_ + "," + server_first_ + "," + std::string(without_proof);
+  std::string auth_message =
+      client_first_bare_ + "," + server_first_ + "," + std::string(without_proof);
   Digest client_signature = hmac_sha256(as_view(secret_.stored_key), auth_message);
   Digest proof_digest{};
   std::copy(proof->begin(), proof->end(), proof_digest.begin());
@@ -157,7 +170,8 @@ Result<std::string> ScramServerExchange::handle_client_final(std::string_view me
 
 // ---------------------------------------------------------------- client role
 
-ScramClientExchange ScramClientExchange::with_password(std::string password, std::string client_nonce) {
+ScramClientExchange ScramClientExchange::with_password(std::string password,
+                                                       std::string client_nonce) {
   ScramClientExchange x;
   x.password_ = std::move(password);
   x.client_nonce_ = make_nonce(std::move(client_nonce));
@@ -189,7 +203,8 @@ Result<std::string> ScramClientExchange::handle_server_first(std::string_view me
   }
   auto salt = base64_decode(*salt_b64);
   int iterations = 0;
-  auto [ptr, ec] = std::from_chars(iter_text->data(), iter_text->data() + iter_text->size(), iterations);
+  auto [ptr, ec] =
+      std::from_chars(iter_text->data(), iter_text->data() + iter_text->size(), iterations);
   if (!salt || ec != std::errc() || iterations <= 0) return malformed("server-first-message");
 
   if (password_) {
@@ -201,7 +216,8 @@ Result<std::string> ScramClientExchange::handle_server_first(std::string_view me
   std::string auth_message = client_first_bare_ + "," + std::string(message) + "," + without_proof;
   Digest stored_key = sha256(as_view(keys_.client_key));
   Digest proof = xor_digest(keys_.client_key, hmac_sha256(as_view(stored_key), auth_message));
-  expected_server_signature_ = base64_encode(as_view(hmac_sha256(as_view(keys_.server_key), auth_message)));
+  expected_server_signature_ =
+      base64_encode(as_view(hmac_sha256(as_view(keys_.server_key), auth_message)));
   return without_proof + ",p=" + base64_encode(as_view(proof));
 }
 
@@ -210,7 +226,8 @@ Status ScramClientExchange::verify_server_final(std::string_view message) {
   if (!signature) return malformed("server-final-message");
   if (!constant_time_equal(*signature, expected_server_signature_)) {
     return Error{std::string(sqlstate::kInvalidAuthorization),
-                 "the server's SCRAM signature does not match: it does not know the password", {}};
+                 "the server's SCRAM signature does not match: it does not know the password",
+                 {}};
   }
   return Ok{};
 }

@@ -22,7 +22,8 @@ struct ScramSecret {
 };
 std::optional<ScramSecret> parse_scram_secret(std::string_view text);
 std::string format_scram_secret(const ScramSecret& secret);
-ScramSecret scram_secret_from_password(std::string_view password, std::string_view salt, int iterations);
+ScramSecret scram_secret_from_password(std::string_view password, std::string_view salt,
+                                       int iterations);
 
 // What a successful client exchange proves: enough to log in to PostgreSQL as that client
 // (SCRAM pass-through) without ever knowing the password.

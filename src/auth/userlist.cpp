@@ -49,7 +49,8 @@ Result<UserList> parse_userlist(std::string_view text, std::string_view source) 
   std::size_t start = 0;
   while (start <= text.size()) {
     auto end = text.find('\n', start);
-    std::string_view line = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    std::string_view line =
+        text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
     start = end == std::string_view::npos ? text.size() + 1 : end + 1;
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -64,8 +65,9 @@ Result<UserList> parse_userlist(std::string_view text, std::string_view source) 
                         fmt::format("{}:{}: expected \"user\" \"secret\"", source, line_no));
     }
     if (secret->starts_with(kScramMechanism) && !parse_scram_secret(*secret)) {
-      return make_error(sqlstate::kInternalError,
-                        fmt::format("{}:{}: malformed SCRAM secret for user \"{}\"", source, line_no, *user));
+      return make_error(
+          sqlstate::kInternalError,
+          fmt::format("{}:{}: malformed SCRAM secret for user \"{}\"", source, line_no, *user));
     }
     SecretKind kind = classify_secret(*secret);
     users[*user] = UserSecret{kind, std::move(*secret)};
@@ -75,7 +77,8 @@ Result<UserList> parse_userlist(std::string_view text, std::string_view source) 
 
 Result<UserList> load_userlist(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(sqlstate::kInternalError, fmt::format("cannot read auth_file \"{}\"", path));
+  if (!in)
+    return make_error(sqlstate::kInternalError, fmt::format("cannot read auth_file \"{}\"", path));
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_userlist(ss.str(), path);

@@ -16,6 +16,7 @@ struct Message {
 };
 
 // Fails with 08006 when the stream ends or errs, 08P01 when a length is out of range.
-awaitable<Result<Message>> read_message(net::Stream& stream, ByteBuffer& buffer, std::uint32_t max_length);
+awaitable<Result<Message>> read_message(net::Stream& stream, ByteBuffer& buffer,
+                                        std::uint32_t max_length);
 
 }  // namespace pgb::backend

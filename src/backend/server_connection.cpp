@@ -18,16 +18,18 @@ namespace pgb::backend {
 namespace {
 
 Error connection_failed(const BackendAddress& a, const std::string& why) {
-  return make_error(sqlstate::kConnectionFailure,
-                    fmt::format("pgbalancer could not connect to the server at {}:{}", a.host, a.port), why);
+  return make_error(
+      sqlstate::kConnectionFailure,
+      fmt::format("pgbalancer could not connect to the server at {}:{}", a.host, a.port), why);
 }
 
 Error no_password(std::string_view method) {
-  return make_error(sqlstate::kInvalidAuthorization,
-                    fmt::format("pgbalancer cannot log in to the server: it asked for {} authentication and no "
-                                "password is available",
-                                method),
-                    "Add the password to auth_file or pgpass_file, or use SCRAM secrets for pass-through.");
+  return make_error(
+      sqlstate::kInvalidAuthorization,
+      fmt::format("pgbalancer cannot log in to the server: it asked for {} authentication and no "
+                  "password is available",
+                  method),
+      "Add the password to auth_file or pgpass_file, or use SCRAM secrets for pass-through.");
 }
 
 const std::string* find_param(const protocol::Parameters& params, std::string_view name) {
@@ -38,8 +40,10 @@ const std::string* find_param(const protocol::Parameters& params, std::string_vi
 }
 
 // Resolves and connects `socket`; whoever owns the deadline cancels `resolver` and closes `socket`.
-awaitable<Status> open_socket(tcp::resolver& resolver, tcp::socket& socket, const BackendAddress& address) {
-  auto [rec, endpoints] = co_await resolver.async_resolve(address.host, std::to_string(address.port), use_nothrow);
+awaitable<Status> open_socket(tcp::resolver& resolver, tcp::socket& socket,
+                              const BackendAddress& address) {
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(address.host, std::to_string(address.port), use_nothrow);
   if (rec) co_return connection_failed(address, rec.message());
   auto [cec, ep] = co_await asio::async_connect(socket, endpoints, use_nothrow);
   if (cec) co_return connection_failed(address, cec.message());
@@ -53,19 +57,22 @@ awaitable<Status> open_socket(tcp::resolver& resolver, tcp::socket& socket, cons
 ServerConnection::ServerConnection(std::unique_ptr<net::Stream> stream, BackendAddress address)
     : stream_(std::move(stream)), address_(std::move(address)) {}
 
-awaitable<Result<std::unique_ptr<ServerConnection>>> ServerConnection::connect(const ConnectOptions& options) {
+awaitable<Result<std::unique_ptr<ServerConnection>>> ServerConnection::connect(
+    const ConnectOptions& options) {
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
   std::unique_ptr<ServerConnection> conn(
       new ServerConnection(std::make_unique<net::Stream>(tcp::socket(executor)), options.address));
-  net::Watchdog watchdog(executor, options.connect_timeout, [&resolver, stream = conn->stream_.get()] {
-    resolver.cancel();
-    stream->close();
-  });
+  net::Watchdog watchdog(executor, options.connect_timeout,
+                         [&resolver, stream = conn->stream_.get()] {
+                           resolver.cancel();
+                           stream->close();
+                         });
   auto status = co_await open_socket(resolver, conn->stream_->socket(), options.address);
   if (status) status = co_await conn->login(options);
   watchdog.disarm();
-  if (watchdog.fired()) co_return connection_failed(options.address, "timeout expired (server_connect_timeout)");
+  if (watchdog.fired())
+    co_return connection_failed(options.address, "timeout expired (server_connect_timeout)");
   if (!status) {
     conn->stream_->close();
     co_return status.error();
@@ -84,16 +91,19 @@ awaitable<Status> ServerConnection::login(const ConnectOptions& options) {
       co_return connection_failed(address_, ec.message());
     }
     if (answer != 'S') {
-      co_return connection_failed(address_, "the server does not support SSL, but backend_encryption is on");
+      co_return connection_failed(address_,
+                                  "the server does not support SSL, but backend_encryption is on");
     }
     const std::string* host = &address_.host;
-    if (auto ec = co_await stream_->tls_connect(options.tls, *host, options.verify_server_certificate)) {
+    if (auto ec =
+            co_await stream_->tls_connect(options.tls, *host, options.verify_server_certificate)) {
       co_return connection_failed(address_, "TLS handshake failed: " + ec.message());
     }
   }
 
   auto startup = protocol::startup_message(options.startup_params);
-  if (auto ec = co_await stream_->write_all(asio::buffer(startup))) co_return connection_failed(address_, ec.message());
+  if (auto ec = co_await stream_->write_all(asio::buffer(startup)))
+    co_return connection_failed(address_, ec.message());
 
   std::optional<auth::ScramClientExchange> scram;
   for (;;) {
@@ -107,7 +117,9 @@ awaitable<Status> ServerConnection::login(const ConnectOptions& options) {
       }
       case 'E': {
         auto fields = protocol::parse_error_response(msg->payload);
-        if (!fields) co_return make_error(sqlstate::kProtocolViolation, "malformed ErrorResponse from the server");
+        if (!fields)
+          co_return make_error(sqlstate::kProtocolViolation,
+                               "malformed ErrorResponse from the server");
         co_return fields->error;
       }
       case 'S': {
@@ -120,39 +132,44 @@ awaitable<Status> ServerConnection::login(const ConnectOptions& options) {
         if (key) std::tie(process_id_, secret_key_) = *key;
         break;
       }
-      case 'Z':
-        co_return Ok{};
+      case 'Z': co_return Ok{};
       case 'N':
-      case 'v':
-        break;  // notices and protocol negotiation carry nothing we act on
+      case 'v': break;  // notices and protocol negotiation carry nothing we act on
       default:
-        co_return make_error(sqlstate::kProtocolViolation,
-                             fmt::format("unexpected message type '{}' from the server during login", msg->type));
+        co_return make_error(
+            sqlstate::kProtocolViolation,
+            fmt::format("unexpected message type '{}' from the server during login", msg->type));
     }
   }
 }
 
-awaitable<Status> ServerConnection::authenticate(std::string_view payload, const ConnectOptions& options,
+awaitable<Status> ServerConnection::authenticate(std::string_view payload,
+                                                 const ConnectOptions& options,
                                                  std::optional<auth::ScramClientExchange>& scram) {
   auto auth = protocol::parse_authentication(payload);
-  if (!auth) co_return make_error(sqlstate::kProtocolViolation, "malformed authentication request from the server");
+  if (!auth)
+    co_return make_error(sqlstate::kProtocolViolation,
+                         "malformed authentication request from the server");
   const Credentials& creds = options.credentials;
   const std::string* user = find_param(options.startup_params, "user");
   std::string reply;
   using protocol::AuthRequest;
   switch (auth->request) {
-    case AuthRequest::Ok:
-      co_return Ok{};
+    case AuthRequest::Ok: co_return Ok{};
     case AuthRequest::CleartextPassword:
       if (!creds.password) co_return no_password("password");
       reply = protocol::password_message(*creds.password);
       break;
     case AuthRequest::Md5Password: {
-      if (auth->data.size() != 4) co_return make_error(sqlstate::kProtocolViolation, "malformed MD5 salt");
+      if (auth->data.size() != 4)
+        co_return make_error(sqlstate::kProtocolViolation, "malformed MD5 salt");
       std::string stored;
-      if (creds.password) stored = auth::md5_password_hash(*creds.password, user ? *user : "");
-      else if (creds.md5_hash) stored = *creds.md5_hash;
-      else co_return no_password("md5");
+      if (creds.password)
+        stored = auth::md5_password_hash(*creds.password, user ? *user : "");
+      else if (creds.md5_hash)
+        stored = *creds.md5_hash;
+      else
+        co_return no_password("md5");
       reply = protocol::password_message(auth::md5_salted_response(stored, auth->data));
       break;
     }
@@ -163,48 +180,63 @@ awaitable<Status> ServerConnection::authenticate(std::string_view payload, const
         if (mech->empty()) break;
         if (*mech == auth::kScramMechanism) offered = true;
       }
-      if (!offered) co_return make_error(sqlstate::kFeatureNotSupported, "the server offers no SASL mechanism pgbalancer supports");
-      if (creds.password) scram = auth::ScramClientExchange::with_password(*creds.password);
-      else if (creds.scram_keys) scram = auth::ScramClientExchange::with_keys(*creds.scram_keys);
-      else co_return no_password("SCRAM-SHA-256");
+      if (!offered)
+        co_return make_error(sqlstate::kFeatureNotSupported,
+                             "the server offers no SASL mechanism pgbalancer supports");
+      if (creds.password)
+        scram = auth::ScramClientExchange::with_password(*creds.password);
+      else if (creds.scram_keys)
+        scram = auth::ScramClientExchange::with_keys(*creds.scram_keys);
+      else
+        co_return no_password("SCRAM-SHA-256");
       reply = protocol::sasl_initial_response(auth::kScramMechanism, scram->client_first());
       break;
     }
     case AuthRequest::SaslContinue: {
-      if (!scram) co_return make_error(sqlstate::kProtocolViolation, "unexpected SASL continue from the server");
+      if (!scram)
+        co_return make_error(sqlstate::kProtocolViolation,
+                             "unexpected SASL continue from the server");
       auto final_message = scram->handle_server_first(auth->data);
       if (!final_message) co_return final_message.error();
       reply = protocol::sasl_response(*final_message);
       break;
     }
     case AuthRequest::SaslFinal: {
-      if (!scram) co_return make_error(sqlstate::kProtocolViolation, "unexpected SASL final from the server");
+      if (!scram)
+        co_return make_error(sqlstate::kProtocolViolation, "unexpected SASL final from the server");
       co_return scram->verify_server_final(auth->data);
     }
     default:
-      co_return make_error(sqlstate::kFeatureNotSupported,
-                           fmt::format("the server requested authentication method {}, which pgbalancer does not support",
-                                       static_cast<int>(auth->request)));
+      co_return make_error(
+          sqlstate::kFeatureNotSupported,
+          fmt::format(
+              "the server requested authentication method {}, which pgbalancer does not support",
+              static_cast<int>(auth->request)));
   }
-  if (auto ec = co_await stream_->write_all(asio::buffer(reply))) co_return connection_failed(address_, ec.message());
+  if (auto ec = co_await stream_->write_all(asio::buffer(reply)))
+    co_return connection_failed(address_, ec.message());
   co_return Ok{};
 }
 
-awaitable<Status> ServerConnection::reset(const std::string& query, std::chrono::milliseconds timeout) {
+awaitable<Status> ServerConnection::reset(const std::string& query,
+                                          std::chrono::milliseconds timeout) {
   auto executor = co_await asio::this_coro::executor;
   net::Watchdog watchdog(executor, timeout, [this] { stream_->close(); });
   auto q = protocol::query(query);
-  if (auto ec = co_await stream_->write_all(asio::buffer(q))) co_return connection_failed(address_, ec.message());
+  if (auto ec = co_await stream_->write_all(asio::buffer(q)))
+    co_return connection_failed(address_, ec.message());
   Status outcome = Ok{};
   for (;;) {
     auto msg = co_await read_message(*stream_, buffer_, protocol::kMaxMessageLength);
     if (!msg) co_return msg.error();
     if (msg->type == 'E') {
       auto fields = protocol::parse_error_response(msg->payload);
-      outcome = fields ? fields->error : make_error(sqlstate::kProtocolViolation, "malformed ErrorResponse");
+      outcome = fields ? fields->error
+                       : make_error(sqlstate::kProtocolViolation, "malformed ErrorResponse");
     } else if (msg->type == 'Z') {
       if (outcome && (msg->payload.empty() || msg->payload[0] != 'I')) {
-        outcome = make_error(sqlstate::kInternalError, "server_reset_query left a transaction open");
+        outcome =
+            make_error(sqlstate::kInternalError, "server_reset_query left a transaction open");
       }
       co_return outcome;
     }
@@ -212,11 +244,13 @@ awaitable<Status> ServerConnection::reset(const std::string& query, std::chrono:
 }
 
 awaitable<Result<std::vector<ServerConnection::Row>>> ServerConnection::run_query(
-    const std::string& sql, const std::vector<std::string>& params, std::chrono::milliseconds timeout) {
+    const std::string& sql, const std::vector<std::string>& params,
+    std::chrono::milliseconds timeout) {
   auto executor = co_await asio::this_coro::executor;
   net::Watchdog watchdog(executor, timeout, [this] { stream_->close(); });
   auto request = protocol::extended_query(sql, params);
-  if (auto ec = co_await stream_->write_all(asio::buffer(request))) co_return connection_failed(address_, ec.message());
+  if (auto ec = co_await stream_->write_all(asio::buffer(request)))
+    co_return connection_failed(address_, ec.message());
   std::vector<Row> rows;
   std::optional<Error> failure;
   for (;;) {
@@ -225,22 +259,24 @@ awaitable<Result<std::vector<ServerConnection::Row>>> ServerConnection::run_quer
     switch (msg->type) {
       case 'D': {
         auto columns = protocol::parse_data_row(msg->payload);
-        if (!columns) co_return make_error(sqlstate::kProtocolViolation, "malformed DataRow from the server");
+        if (!columns)
+          co_return make_error(sqlstate::kProtocolViolation, "malformed DataRow from the server");
         Row row;
-        for (const auto& c : *columns) row.push_back(c ? std::optional<std::string>(*c) : std::nullopt);
+        for (const auto& c : *columns)
+          row.push_back(c ? std::optional<std::string>(*c) : std::nullopt);
         rows.push_back(std::move(row));
         break;
       }
       case 'E': {
         auto fields = protocol::parse_error_response(msg->payload);
-        failure = fields ? fields->error : make_error(sqlstate::kProtocolViolation, "malformed ErrorResponse");
+        failure = fields ? fields->error
+                         : make_error(sqlstate::kProtocolViolation, "malformed ErrorResponse");
         break;
       }
       case 'Z':
         if (failure) co_return *failure;
         co_return rows;
-      default:
-        break;  // ParseComplete, BindComplete, CommandComplete, notices
+      default: break;  // ParseComplete, BindComplete, CommandComplete, notices
     }
   }
 }
@@ -253,8 +289,8 @@ awaitable<void> ServerConnection::terminate() {
   }
 }
 
-awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t process_id, std::int32_t secret_key,
-                              std::chrono::milliseconds timeout) {
+awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t process_id,
+                              std::int32_t secret_key, std::chrono::milliseconds timeout) {
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
   net::Stream stream{tcp::socket(executor)};
@@ -265,7 +301,8 @@ awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t proces
   auto status = co_await open_socket(resolver, stream.socket(), address);
   if (!status) co_return status;
   auto request = protocol::cancel_request(process_id, secret_key);
-  if (auto ec = co_await stream.write_all(asio::buffer(request))) co_return connection_failed(address, ec.message());
+  if (auto ec = co_await stream.write_all(asio::buffer(request)))
+    co_return connection_failed(address, ec.message());
   // PostgreSQL closes the connection once it has read the request; wait for that so the
   // cancel is delivered before we report success.
   char byte;

@@ -26,9 +26,10 @@ struct BackendAddress {
 
 // What pgbalancer knows to log in as a user; the best available method is used.
 struct Credentials {
-  std::optional<std::string> password;      // plaintext: auth_file, pgpass, or what the client sent
-  std::optional<auth::ScramKeys> scram_keys;  // proven by the client's SCRAM exchange (pass-through)
-  std::optional<std::string> md5_hash;      // "md5..." from the auth_file
+  std::optional<std::string> password;  // plaintext: auth_file, pgpass, or what the client sent
+  std::optional<auth::ScramKeys>
+      scram_keys;                       // proven by the client's SCRAM exchange (pass-through)
+  std::optional<std::string> md5_hash;  // "md5..." from the auth_file
 };
 
 struct ConnectOptions {
@@ -46,14 +47,17 @@ class ServerConnection {
 
   // Connects and logs in. A refusal from PostgreSQL (unknown database, bad password, ...)
   // comes back as its own Error so the client sees what it would see connecting directly.
-  static awaitable<Result<std::unique_ptr<ServerConnection>>> connect(const ConnectOptions& options);
+  static awaitable<Result<std::unique_ptr<ServerConnection>>> connect(
+      const ConnectOptions& options);
 
-  // Runs `query` and waits for ReadyForQuery(idle); the connection is reusable only if this succeeds.
+  // Runs `query` and waits for ReadyForQuery(idle); the connection is reusable only if this
+  // succeeds.
   awaitable<Status> reset(const std::string& query, std::chrono::milliseconds timeout);
   // Runs one statement with text parameters (extended protocol) and returns its rows as text.
   // For pgbalancer's own small lookups (auth_query), never for client traffic.
   using Row = std::vector<std::optional<std::string>>;
-  awaitable<Result<std::vector<Row>>> run_query(const std::string& sql, const std::vector<std::string>& params,
+  awaitable<Result<std::vector<Row>>> run_query(const std::string& sql,
+                                                const std::vector<std::string>& params,
                                                 std::chrono::milliseconds timeout);
   // Sends Terminate and closes; never fails.
   awaitable<void> terminate();
@@ -85,7 +89,7 @@ class ServerConnection {
 };
 
 // Sends a CancelRequest for (process_id, secret_key) to a backend, as libpq's PQcancel does.
-awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t process_id, std::int32_t secret_key,
-                              std::chrono::milliseconds timeout);
+awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t process_id,
+                              std::int32_t secret_key, std::chrono::milliseconds timeout);
 
 }  // namespace pgb::backend

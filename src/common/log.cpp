@@ -54,8 +54,14 @@ bool parse_level(std::string_view text, Level& out) {
   return false;
 }
 
-void set_level(Level level) { g_level.store(level, std::memory_order_relaxed); }
-bool enabled(Level level) { return level >= g_level.load(std::memory_order_relaxed); }
-void write(Level level, std::string_view message) { sink().log(to_spdlog(level), message); }
+void set_level(Level level) {
+  g_level.store(level, std::memory_order_relaxed);
+}
+bool enabled(Level level) {
+  return level >= g_level.load(std::memory_order_relaxed);
+}
+void write(Level level, std::string_view message) {
+  sink().log(to_spdlog(level), message);
+}
 
 }  // namespace pgb::log

@@ -3,7 +3,9 @@
 
 namespace pgb::config {
 
-std::string_view to_string(Role v) { return v == Role::Primary ? "primary" : "standby"; }
+std::string_view to_string(Role v) {
+  return v == Role::Primary ? "primary" : "standby";
+}
 
 std::string_view to_string(PoolMode v) {
   switch (v) {

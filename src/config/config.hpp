@@ -75,6 +75,7 @@ struct Config {
 };
 
 // Settings that only take effect at start-up; a reload that changes them says so.
-std::vector<std::string> restart_required_changes(const Config& old_config, const Config& new_config);
+std::vector<std::string> restart_required_changes(const Config& old_config,
+                                                  const Config& new_config);
 
 }  // namespace pgb::config

@@ -18,14 +18,33 @@ namespace pgb::config {
 namespace {
 
 // Settings of capabilities on the roadmap (docs/configuration.md, "Not supported yet").
-const std::set<std::string, std::less<>> kNotSupportedYet = {
-    "rest_api", "admin_users", "stats_users", "hba_file",
-    "load_balance_mode", "health_check_period", "health_check_timeout", "health_check_user",
-    "health_check_password", "failover_command", "failover_on_backend_error", "min_pool_size",
-    "reserve_pool_size", "reserve_pool_timeout", "max_db_connections", "max_user_connections",
-    "client_idle_timeout", "idle_transaction_timeout", "max_prepared_statements", "track_extra_parameters",
-    "unix_socket_dir", "etcd", "sr_check_period", "delay_threshold", "log_statement", "log_connections",
-    "log_disconnections"};
+const std::set<std::string, std::less<>> kNotSupportedYet = {"rest_api",
+                                                             "admin_users",
+                                                             "stats_users",
+                                                             "hba_file",
+                                                             "load_balance_mode",
+                                                             "health_check_period",
+                                                             "health_check_timeout",
+                                                             "health_check_user",
+                                                             "health_check_password",
+                                                             "failover_command",
+                                                             "failover_on_backend_error",
+                                                             "min_pool_size",
+                                                             "reserve_pool_size",
+                                                             "reserve_pool_timeout",
+                                                             "max_db_connections",
+                                                             "max_user_connections",
+                                                             "client_idle_timeout",
+                                                             "idle_transaction_timeout",
+                                                             "max_prepared_statements",
+                                                             "track_extra_parameters",
+                                                             "unix_socket_dir",
+                                                             "etcd",
+                                                             "sr_check_period",
+                                                             "delay_threshold",
+                                                             "log_statement",
+                                                             "log_connections",
+                                                             "log_disconnections"};
 
 class Validator {
  public:
@@ -50,9 +69,12 @@ class Validator {
     if (!scalar(n, key)) return;
     std::string s = n.Scalar();
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (s == "true" || s == "on" || s == "yes" || s == "1") out = true;
-    else if (s == "false" || s == "off" || s == "no" || s == "0") out = false;
-    else problem(n, key, fmt::format("invalid boolean \"{}\" (use true or false)", n.Scalar()));
+    if (s == "true" || s == "on" || s == "yes" || s == "1")
+      out = true;
+    else if (s == "false" || s == "off" || s == "no" || s == "0")
+      out = false;
+    else
+      problem(n, key, fmt::format("invalid boolean \"{}\" (use true or false)", n.Scalar()));
   }
 
   void integer(const YAML::Node& n, const std::string& key, int& out, long min, long max) {
@@ -73,7 +95,8 @@ class Validator {
     if (scalar(n, key)) out = n.Scalar();
   }
 
-  // An existing, readable file (checked now so --check catches it, as PostgreSQL does for ssl_cert_file).
+  // An existing, readable file (checked now so --check catches it, as PostgreSQL does for
+  // ssl_cert_file).
   void file(const YAML::Node& n, const std::string& key, std::string& out) {
     if (!scalar(n, key)) return;
     std::error_code ec;
@@ -97,7 +120,9 @@ class Validator {
         {"", 1000}, {"ms", 1}, {"s", 1000}, {"min", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
     auto it = kUnits.find(unit);
     if (ec != std::errc() || it == kUnits.end()) {
-      problem(n, key, fmt::format("invalid duration \"{}\" (seconds, or a number with ms, s, min, h or d)", s));
+      problem(
+          n, key,
+          fmt::format("invalid duration \"{}\" (seconds, or a number with ms, s, min, h or d)", s));
     } else if (v < 0 || v > 365L * 86'400'000 / it->second) {
       problem(n, key, fmt::format("{} is outside the valid range (0 to 365 days)", s));
     } else {
@@ -134,7 +159,8 @@ class Validator {
   }
 
   template <class E>
-  void one_of(const YAML::Node& n, const std::string& key, E& out, std::initializer_list<std::pair<const char*, E>> choices) {
+  void one_of(const YAML::Node& n, const std::string& key, E& out,
+              std::initializer_list<std::pair<const char*, E>> choices) {
     if (!scalar(n, key)) return;
     std::string names;
     for (const auto& [name, value] : choices) {
@@ -204,7 +230,8 @@ void load_listen_addresses(Validator& v, const YAML::Node& n, std::vector<std::s
 void load_root(Validator& v, const YAML::Node& root, Config& c) {
   using Handler = std::function<void(const YAML::Node&, const std::string&)>;
   const std::map<std::string, Handler, std::less<>> handlers = {
-      {"listen_addresses", [&](auto& n, auto&) { load_listen_addresses(v, n, c.listen_addresses); }},
+      {"listen_addresses",
+       [&](auto& n, auto&) { load_listen_addresses(v, n, c.listen_addresses); }},
       {"port", [&](auto& n, auto& k) { v.integer(n, k, c.port, 1, 65535); }},
       {"worker_threads", [&](auto& n, auto& k) { v.integer(n, k, c.worker_threads, 0, 256); }},
       {"backend_servers",
@@ -222,20 +249,26 @@ void load_root(Validator& v, const YAML::Node& root, Config& c) {
       {"pool_mode",
        [&](auto& n, auto& k) {
          v.one_of(n, k, c.pool_mode,
-                  {{"session", PoolMode::Session}, {"transaction", PoolMode::Transaction},
+                  {{"session", PoolMode::Session},
+                   {"transaction", PoolMode::Transaction},
                    {"statement", PoolMode::Statement}});
          if (c.pool_mode != PoolMode::Session) {
-           v.problem(n, k, fmt::format("pool_mode {} is not supported yet (only session)", to_string(c.pool_mode)));
+           v.problem(n, k,
+                     fmt::format("pool_mode {} is not supported yet (only session)",
+                                 to_string(c.pool_mode)));
          }
        }},
       {"max_pool", [&](auto& n, auto& k) { v.integer(n, k, c.max_pool, 1, 10'000); }},
-      {"max_client_conn", [&](auto& n, auto& k) { v.integer(n, k, c.max_client_conn, 1, 1'000'000); }},
+      {"max_client_conn",
+       [&](auto& n, auto& k) { v.integer(n, k, c.max_client_conn, 1, 1'000'000); }},
       {"server_reset_query", [&](auto& n, auto& k) { v.string(n, k, c.server_reset_query); }},
       {"auth_type",
        [&](auto& n, auto& k) {
          v.one_of(n, k, c.auth_type,
-                  {{"scram-sha-256", AuthType::ScramSha256}, {"md5", AuthType::Md5},
-                   {"password", AuthType::Password}, {"trust", AuthType::Trust}});
+                  {{"scram-sha-256", AuthType::ScramSha256},
+                   {"md5", AuthType::Md5},
+                   {"password", AuthType::Password},
+                   {"trust", AuthType::Trust}});
        }},
       {"auth_file", [&](auto& n, auto& k) { v.file(n, k, c.auth_file); }},
       {"pgpass_file", [&](auto& n, auto& k) { v.file(n, k, c.pgpass_file); }},
@@ -250,14 +283,18 @@ void load_root(Validator& v, const YAML::Node& root, Config& c) {
       {"backend_ssl_ca_cert", [&](auto& n, auto& k) { v.file(n, k, c.backend_ssl_ca_cert); }},
       {"client_login_timeout", [&](auto& n, auto& k) { v.duration(n, k, c.client_login_timeout); }},
       {"query_wait_timeout", [&](auto& n, auto& k) { v.duration(n, k, c.query_wait_timeout); }},
-      {"server_connect_timeout", [&](auto& n, auto& k) { v.duration(n, k, c.server_connect_timeout); }},
+      {"server_connect_timeout",
+       [&](auto& n, auto& k) { v.duration(n, k, c.server_connect_timeout); }},
       {"server_idle_timeout", [&](auto& n, auto& k) { v.duration(n, k, c.server_idle_timeout); }},
       {"server_lifetime", [&](auto& n, auto& k) { v.duration(n, k, c.server_lifetime); }},
-      {"max_message_size", [&](auto& n, auto& k) { v.size(n, k, c.max_message_size, 8192, 1u << 30); }},
+      {"max_message_size",
+       [&](auto& n, auto& k) { v.size(n, k, c.max_message_size, 8192, 1u << 30); }},
       {"log_level",
        [&](auto& n, auto& k) {
          v.one_of(n, k, c.log_level,
-                  {{"debug", LogLevel::Debug}, {"info", LogLevel::Info}, {"warning", LogLevel::Warning},
+                  {{"debug", LogLevel::Debug},
+                   {"info", LogLevel::Info},
+                   {"warning", LogLevel::Warning},
                    {"error", LogLevel::Error}});
        }},
   };
@@ -282,13 +319,17 @@ void load_root(Validator& v, const YAML::Node& root, Config& c) {
     }
   }
 
-  if (!seen.contains("backend_servers")) v.problem_at(0, "backend_servers", "missing: at least one server is required");
-  else if (c.backend_servers.empty()) v.problem(root["backend_servers"], "backend_servers", "at least one server is required");
+  if (!seen.contains("backend_servers"))
+    v.problem_at(0, "backend_servers", "missing: at least one server is required");
+  else if (c.backend_servers.empty())
+    v.problem(root["backend_servers"], "backend_servers", "at least one server is required");
   if (c.ssl && (c.ssl_cert.empty() || c.ssl_key.empty())) {
     v.problem(root["ssl"], "ssl", "ssl: true needs ssl_cert and ssl_key");
   }
   if (c.auth_type != AuthType::Trust && c.auth_file.empty() && c.auth_user.empty()) {
-    v.problem_at(0, "auth_file", fmt::format("auth_type {} needs an auth_file or auth_user", to_string(c.auth_type)));
+    v.problem_at(
+        0, "auth_file",
+        fmt::format("auth_type {} needs an auth_file or auth_user", to_string(c.auth_type)));
   }
   if (seen.contains("auth_query") && c.auth_user.empty()) {
     v.problem(root["auth_query"], "auth_query", "auth_query needs auth_user");
@@ -332,7 +373,8 @@ LoadResult parse_config(const std::string& yaml_text, const std::string& source_
 
 LoadResult load_config(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return std::vector<Problem>{Problem{path, 0, "file", "cannot read the configuration file"}};
+  if (!in)
+    return std::vector<Problem>{Problem{path, 0, "file", "cannot read the configuration file"}};
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_config(ss.str(), path);

@@ -11,9 +11,10 @@ namespace pgb::frontend {
 
 // nullopt: no such user (the caller then fails the login exactly like a wrong password).
 // An Error means the lookup itself failed (auth_user could not connect or query).
-awaitable<Result<std::optional<auth::UserSecret>>> find_user_secret(SharedState& shared, const Settings& settings,
-                                                                   const std::string& user,
-                                                                   const std::string& database);
+awaitable<Result<std::optional<auth::UserSecret>>> find_user_secret(SharedState& shared,
+                                                                    const Settings& settings,
+                                                                    const std::string& user,
+                                                                    const std::string& database);
 
 // What pgbalancer can present to PostgreSQL for `user` from a stored secret plus .pgpass.
 backend::Credentials stored_credentials(const Settings& settings, const auth::UserSecret* secret,

@@ -19,7 +19,8 @@ using auth::SecretKind;
 using protocol::AuthRequest;
 
 Error password_failed(const std::string& user) {
-  return make_error(sqlstate::kInvalidPassword, fmt::format("password authentication failed for user \"{}\"", user));
+  return make_error(sqlstate::kInvalidPassword,
+                    fmt::format("password authentication failed for user \"{}\"", user));
 }
 
 class Exchange {
@@ -37,7 +38,8 @@ class Exchange {
     if (!msg) co_return msg.error();
     if (msg->type != 'p') {
       co_return make_error(sqlstate::kProtocolViolation,
-                           fmt::format("expected password response, got message type {}", static_cast<int>(msg->type)));
+                           fmt::format("expected password response, got message type {}",
+                                       static_cast<int>(msg->type)));
     }
     co_return std::move(msg->payload);
   }
@@ -57,7 +59,8 @@ auth::ScramSecret mock_scram_secret(const SharedState& shared, const std::string
 }
 
 // Runs SASL SCRAM-SHA-256 against `secret`; returns the proven keys or why it failed.
-awaitable<Result<auth::ScramKeys>> scram_exchange(Exchange& x, auth::ScramSecret secret, std::string& reason) {
+awaitable<Result<auth::ScramKeys>> scram_exchange(Exchange& x, auth::ScramSecret secret,
+                                                  std::string& reason) {
   std::string mechanisms = std::string(auth::kScramMechanism) + '\0' + '\0';
   auto sasl = protocol::authentication(AuthRequest::Sasl, mechanisms);
   if (!co_await x.send(sasl)) {
@@ -66,9 +69,11 @@ awaitable<Result<auth::ScramKeys>> scram_exchange(Exchange& x, auth::ScramSecret
   auto first = co_await x.receive();
   if (!first) co_return first.error();
   auto initial = protocol::parse_sasl_initial_response(*first);
-  if (!initial) co_return make_error(sqlstate::kProtocolViolation, "malformed SASLInitialResponse message");
+  if (!initial)
+    co_return make_error(sqlstate::kProtocolViolation, "malformed SASLInitialResponse message");
   if (initial->mechanism != auth::kScramMechanism) {
-    co_return make_error(sqlstate::kProtocolViolation, "client selected an invalid SASL authentication mechanism");
+    co_return make_error(sqlstate::kProtocolViolation,
+                         "client selected an invalid SASL authentication mechanism");
   }
   auth::ScramServerExchange server(std::move(secret));
   auto server_first = server.handle_client_first(initial->data);
@@ -92,8 +97,10 @@ awaitable<Result<auth::ScramKeys>> scram_exchange(Exchange& x, auth::ScramSecret
 }
 
 awaitable<Result<backend::Credentials>> authenticate_scram(Exchange& x, const SharedState& shared,
-                                                           const auth::UserSecret* secret, const std::string& user,
-                                                           backend::Credentials creds, std::string& reason) {
+                                                           const auth::UserSecret* secret,
+                                                           const std::string& user,
+                                                           backend::Credentials creds,
+                                                           std::string& reason) {
   std::optional<auth::ScramSecret> real;
   if (!secret) {
     reason = "no such user in auth_file";
@@ -111,13 +118,16 @@ awaitable<Result<backend::Credentials>> authenticate_scram(Exchange& x, const Sh
     if (keys.error().sqlstate == sqlstate::kInvalidPassword) co_return password_failed(user);
     co_return keys.error();
   }
-  if (!real) co_return password_failed(user);  // unreachable in practice: the mock proof never verifies
+  if (!real)
+    co_return password_failed(user);  // unreachable in practice: the mock proof never verifies
   creds.scram_keys = *keys;
   co_return creds;
 }
 
-awaitable<Result<backend::Credentials>> authenticate_md5(Exchange& x, const auth::UserSecret* secret,
-                                                         const std::string& user, backend::Credentials creds,
+awaitable<Result<backend::Credentials>> authenticate_md5(Exchange& x,
+                                                         const auth::UserSecret* secret,
+                                                         const std::string& user,
+                                                         backend::Credentials creds,
                                                          std::string& reason) {
   std::string salt = auth::random_bytes(4);
   auto request = protocol::authentication(AuthRequest::Md5Password, salt);
@@ -132,7 +142,9 @@ awaitable<Result<backend::Credentials>> authenticate_md5(Exchange& x, const auth
     reason = "no such user in auth_file";
     co_return password_failed(user);
   }
-  std::string stored = secret->kind == SecretKind::Md5 ? secret->value : auth::md5_password_hash(secret->value, user);
+  std::string stored = secret->kind == SecretKind::Md5
+                           ? secret->value
+                           : auth::md5_password_hash(secret->value, user);
   if (!auth::constant_time_equal(*response, auth::md5_salted_response(stored, salt))) {
     reason = "wrong password (MD5 response did not match)";
     co_return password_failed(user);
@@ -140,8 +152,10 @@ awaitable<Result<backend::Credentials>> authenticate_md5(Exchange& x, const auth
   co_return creds;
 }
 
-awaitable<Result<backend::Credentials>> authenticate_cleartext(Exchange& x, const auth::UserSecret* secret,
-                                                               const std::string& user, backend::Credentials creds,
+awaitable<Result<backend::Credentials>> authenticate_cleartext(Exchange& x,
+                                                               const auth::UserSecret* secret,
+                                                               const std::string& user,
+                                                               backend::Credentials creds,
                                                                std::string& reason) {
   auto request = protocol::authentication(AuthRequest::CleartextPassword);
   if (!co_await x.send(request)) {
@@ -164,7 +178,8 @@ awaitable<Result<backend::Credentials>> authenticate_cleartext(Exchange& x, cons
     case SecretKind::Scram: {
       auto stored = auth::parse_scram_secret(secret->value);
       auto derived = auth::scram_secret_from_password(*password, stored->salt, stored->iterations);
-      match = auth::constant_time_equal(auth::as_view(derived.stored_key), auth::as_view(stored->stored_key));
+      match = auth::constant_time_equal(auth::as_view(derived.stored_key),
+                                        auth::as_view(stored->stored_key));
       break;
     }
   }
@@ -178,10 +193,9 @@ awaitable<Result<backend::Credentials>> authenticate_cleartext(Exchange& x, cons
 
 }  // namespace
 
-awaitable<Result<backend::Credentials>> authenticate_client(net::Stream& client, ByteBuffer& buffer,
-                                                            const Settings& settings, SharedState& shared,
-                                                            const std::string& user, const std::string& database,
-                                                            const std::string& peer) {
+awaitable<Result<backend::Credentials>> authenticate_client(
+    net::Stream& client, ByteBuffer& buffer, const Settings& settings, SharedState& shared,
+    const std::string& user, const std::string& database, const std::string& peer) {
   auto found = co_await find_user_secret(shared, settings, user, database);
   if (!found) co_return found.error();
   const auth::UserSecret* secret = found->has_value() ? &**found : nullptr;
@@ -190,8 +204,7 @@ awaitable<Result<backend::Credentials>> authenticate_client(net::Stream& client,
   std::string reason;
   Result<backend::Credentials> outcome = creds;
   switch (settings.config.auth_type) {
-    case config::AuthType::Trust:
-      break;
+    case config::AuthType::Trust: break;
     case config::AuthType::Password:
       outcome = co_await authenticate_cleartext(x, secret, user, creds, reason);
       break;
@@ -210,7 +223,8 @@ awaitable<Result<backend::Credentials>> authenticate_client(net::Stream& client,
   if (!outcome && outcome.error().sqlstate == sqlstate::kInvalidPassword) {
     log::warn("password authentication failed for user \"{}\" from {}: {}", user, peer, reason);
   } else if (!outcome) {
-    log::info("authentication of user \"{}\" from {} ended: {}", user, peer, outcome.error().message);
+    log::info("authentication of user \"{}\" from {} ended: {}", user, peer,
+              outcome.error().message);
   }
   co_return outcome;
 }

@@ -11,9 +11,8 @@ namespace pgb::frontend {
 
 // On failure the Error is what the client must see (28P01 for a wrong password, with
 // PostgreSQL's text); the reason for the operator goes to the log, never the password.
-awaitable<Result<backend::Credentials>> authenticate_client(net::Stream& client, ByteBuffer& buffer,
-                                                            const Settings& settings, SharedState& shared,
-                                                            const std::string& user, const std::string& database,
-                                                            const std::string& peer);
+awaitable<Result<backend::Credentials>> authenticate_client(
+    net::Stream& client, ByteBuffer& buffer, const Settings& settings, SharedState& shared,
+    const std::string& user, const std::string& database, const std::string& peer);
 
 }  // namespace pgb::frontend

@@ -20,7 +20,8 @@ struct CancelTarget {
 
 class CancelRegistry {
  public:
-  using Key = std::pair<std::int32_t, std::int32_t>;  // (process id, secret key) as the client knows them
+  using Key =
+      std::pair<std::int32_t, std::int32_t>;  // (process id, secret key) as the client knows them
 
   // Registers `target` under a fresh random secret for `process_id`; returns the client's key.
   Key add(std::int32_t process_id, const CancelTarget& target);

@@ -12,7 +12,6 @@
 
 #include <boost/asio/this_coro.hpp>
 
-
 namespace pgb::frontend {
 namespace {
 
@@ -30,7 +29,8 @@ class ClientCounter {
   int value_;
 };
 
-std::string param_or(const protocol::StartupMessage& m, std::string_view name, const std::string& fallback) {
+std::string param_or(const protocol::StartupMessage& m, std::string_view name,
+                     const std::string& fallback) {
   const std::string* v = m.find(name);
   return v ? *v : fallback;
 }
@@ -41,15 +41,18 @@ awaitable<void> send_fatal(net::Stream& client, const Error& error) {
   co_await client.write_all(asio::buffer(msg));
 }
 
-awaitable<void> forward_cancel(SharedState& shared, const protocol::CancelRequest& request, const std::string& peer) {
+awaitable<void> forward_cancel(SharedState& shared, const protocol::CancelRequest& request,
+                               const std::string& peer) {
   auto target = shared.cancels().find({request.process_id, request.secret_key});
   if (!target) {
     log::debug("cancel request from {} matches no session", peer);
     co_return;
   }
-  auto status = co_await backend::send_cancel(target->address, target->process_id, target->secret_key, kCancelTimeout);
-  if (!status) log::warn("could not forward cancel request to {}:{}: {}", target->address.host, target->address.port,
-                         status.error().message);
+  auto status = co_await backend::send_cancel(target->address, target->process_id,
+                                              target->secret_key, kCancelTimeout);
+  if (!status)
+    log::warn("could not forward cancel request to {}:{}: {}", target->address.host,
+              target->address.port, status.error().message);
 }
 
 }  // namespace
@@ -85,12 +88,14 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   }
   const std::string* user_param = startup.find("user");
   if (!user_param || user_param->empty()) {
-    auto error = make_error(sqlstate::kInvalidAuthorization, "no PostgreSQL user name specified in startup packet");
+    auto error = make_error(sqlstate::kInvalidAuthorization,
+                            "no PostgreSQL user name specified in startup packet");
     co_await send_fatal(client, error);
     co_return;
   }
   if (startup.find("replication")) {
-    auto error = make_error(sqlstate::kFeatureNotSupported, "pgbalancer does not support replication connections");
+    auto error = make_error(sqlstate::kFeatureNotSupported,
+                            "pgbalancer does not support replication connections");
     co_await send_fatal(client, error);
     co_return;
   }
@@ -105,7 +110,8 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   if (!greeting.empty() && co_await client.write_all(asio::buffer(greeting))) co_return;
 
   ByteBuffer client_buffer(backend::kRelayBufferSize);
-  auto creds = co_await authenticate_client(client, client_buffer, *settings, shared, user, database, peer);
+  auto creds =
+      co_await authenticate_client(client, client_buffer, *settings, shared, user, database, peer);
   if (!creds) {
     co_await send_fatal(client, creds.error());
     co_return;
@@ -125,13 +131,17 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
       !cfg.backend_ssl_ca_cert.empty(),
       cfg.server_connect_timeout,
   };
-  auto pool = shared.pools().get(pool::make_pool_key(node, startup.params),
-                                 fmt::format("{}@{}/{}:{}", user, database, server.hostname, server.port));
-  pool::Pool::Connector connect = [&]() { return backend::ServerConnection::connect(connect_options); };
-  auto lease = co_await pool->acquire(cfg.max_pool, std::chrono::steady_clock::now() + cfg.query_wait_timeout, connect);
+  auto pool =
+      shared.pools().get(pool::make_pool_key(node, startup.params),
+                         fmt::format("{}@{}/{}:{}", user, database, server.hostname, server.port));
+  pool::Pool::Connector connect = [&]() {
+    return backend::ServerConnection::connect(connect_options);
+  };
+  auto lease = co_await pool->acquire(
+      cfg.max_pool, std::chrono::steady_clock::now() + cfg.query_wait_timeout, connect);
   if (!lease) {
-    log::info("client {} user \"{}\" database \"{}\": no server connection: {} {}", peer, user, database,
-              lease.error().message, lease.error().detail);
+    log::info("client {} user \"{}\" database \"{}\": no server connection: {} {}", peer, user,
+              database, lease.error().message, lease.error().detail);
     co_await send_fatal(client, lease.error());
     co_return;
   }
@@ -140,14 +150,16 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   CancelTarget target{conn.address(), conn.process_id(), conn.secret_key()};
   auto cancel_key = shared.cancels().add(conn.process_id(), target);
   std::string welcome;
-  for (const auto& [name, value] : conn.parameters()) welcome += protocol::parameter_status(name, value);
+  for (const auto& [name, value] : conn.parameters())
+    welcome += protocol::parameter_status(name, value);
   welcome += protocol::backend_key_data(cancel_key.first, cancel_key.second);
   welcome += protocol::ready_for_query('I');
-  log::debug("client {} logged in as \"{}\" to \"{}\" (server pid {}, tls {})", peer, user, database,
-             conn.process_id(), client.is_tls());
+  log::debug("client {} logged in as \"{}\" to \"{}\" (server pid {}, tls {})", peer, user,
+             database, conn.process_id(), client.is_tls());
 
   RelayOutcome outcome;
-  RelayOptions relay_options{cfg.max_message_size, cfg.server_reset_query, cfg.server_connect_timeout};
+  RelayOptions relay_options{cfg.max_message_size, cfg.server_reset_query,
+                             cfg.server_connect_timeout};
   if (!co_await client.write_all(asio::buffer(welcome))) {
     outcome = co_await relay_session(client, client_buffer, conn, relay_options);
   }

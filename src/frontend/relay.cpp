@@ -30,7 +30,7 @@ struct RelayState {
   bool unsynced = false;
   char transaction_status = 'I';  // from the last ReadyForQuery
   bool client_gone = false;
-  bool resetting = false;         // the reset query is running; server output is ours
+  bool resetting = false;  // the reset query is running; server output is ours
   bool reset_failed = false;
   bool server_gone = false;
   bool server_sent_fatal = false;
@@ -53,9 +53,18 @@ struct ClientVisitor {
     }
     switch (type) {
       case 'X': return FrameVerdict::StopBefore;
-      case 'Q': case 'F': ++s.pending_ready; break;
-      case 'S': ++s.pending_ready; s.unsynced = false; break;
-      case 'P': case 'B': case 'D': case 'E': case 'C': case 'H': s.unsynced = true; break;
+      case 'Q':
+      case 'F': ++s.pending_ready; break;
+      case 'S':
+        ++s.pending_ready;
+        s.unsynced = false;
+        break;
+      case 'P':
+      case 'B':
+      case 'D':
+      case 'E':
+      case 'C':
+      case 'H': s.unsynced = true; break;
       default: break;
     }
     return FrameVerdict::Forward;
@@ -78,18 +87,21 @@ struct ServerVisitor {
     }
     auto fields = protocol::parse_error_response(payload);
     if (s.resetting) s.reset_failed = true;
-    if (fields && (fields->severity == "FATAL" || fields->severity == "PANIC")) s.server_sent_fatal = true;
+    if (fields && (fields->severity == "FATAL" || fields->severity == "PANIC"))
+      s.server_sent_fatal = true;
   }
 };
 
-awaitable<void> client_to_server(net::Stream& client, ByteBuffer& buf, backend::ServerConnection& server,
-                                 RelayState& s, const RelayOptions& options) {
+awaitable<void> client_to_server(net::Stream& client, ByteBuffer& buf,
+                                 backend::ServerConnection& server, RelayState& s,
+                                 const RelayOptions& options) {
   protocol::FrameScanner scanner(options.max_message_size);
   ClientVisitor visitor{s};
   for (;;) {
     auto scan = scanner.scan(buf.readable(), visitor);
     if (scan.consumed > 0) {
-      if (auto ec = co_await server.stream().write_all(asio::buffer(buf.readable().data(), scan.consumed))) {
+      if (auto ec = co_await server.stream().write_all(
+              asio::buffer(buf.readable().data(), scan.consumed))) {
         s.server_gone = true;
         s.outcome.end_reason = "server write failed: " + ec.message();
         client.socket().cancel();
@@ -104,15 +116,16 @@ awaitable<void> client_to_server(net::Stream& client, ByteBuffer& buf, backend::
     if (scan.status != ScanStatus::NeedMore) {
       s.outcome.client_error = make_error(
           sqlstate::kProtocolViolation,
-          visitor.invalid_type ? fmt::format("invalid frontend message type {}", static_cast<int>(visitor.bad_type))
-                               : "invalid message length");
+          visitor.invalid_type
+              ? fmt::format("invalid frontend message type {}", static_cast<int>(visitor.bad_type))
+              : "invalid message length");
       s.outcome.end_reason = "protocol violation by the client";
       s.client_gone = true;
       server.stream().close();
       co_return;
     }
-    auto [ec, n] = co_await client.read_some(asio::buffer(buf.tail(protocol::FrameScanner::kMaxCapture + 5),
-                                                          buf.tail_space()));
+    auto [ec, n] = co_await client.read_some(
+        asio::buffer(buf.tail(protocol::FrameScanner::kMaxCapture + 5), buf.tail_space()));
     if (ec) {
       if (s.server_gone) co_return;  // the other direction ended the session
       s.outcome.end_reason = "client closed the connection";
@@ -124,7 +137,13 @@ awaitable<void> client_to_server(net::Stream& client, ByteBuffer& buf, backend::
   s.client_gone = true;
   if (s.server_gone) co_return;
   if (!s.server_idle() || !scanner.at_boundary()) {
-    // Mid-query or mid-transaction: the server's state is unknown to the next client. Close it.
+    // Mid-query or mid-transaction: the server's state is unknown to the next client, so the
+    // connection is closed. A running query would go on until it next writes; cancel it first
+    // so it stops holding locks and a backend slot.
+    if (s.pending_ready > 0) {
+      co_await backend::send_cancel(server.address(), server.process_id(), server.secret_key(),
+                                    options.reset_timeout);
+    }
     server.stream().close();
     co_return;
   }
@@ -137,8 +156,8 @@ awaitable<void> client_to_server(net::Stream& client, ByteBuffer& buf, backend::
   if (co_await server.stream().write_all(asio::buffer(reset))) server.stream().close();
 }
 
-awaitable<void> server_to_client(net::Stream& client, backend::ServerConnection& server, RelayState& s,
-                                 const RelayOptions&) {
+awaitable<void> server_to_client(net::Stream& client, backend::ServerConnection& server,
+                                 RelayState& s, const RelayOptions&) {
   protocol::FrameScanner scanner(protocol::kMaxMessageLength);
   ServerVisitor visitor{s};
   ByteBuffer& buf = server.buffer();
@@ -147,7 +166,8 @@ awaitable<void> server_to_client(net::Stream& client, backend::ServerConnection&
     auto scan = scanner.scan(buf.readable(), visitor);
     if (scan.consumed > 0) {
       if (!was_resetting && !s.client_gone) {
-        if (auto ec = co_await client.write_all(asio::buffer(buf.readable().data(), scan.consumed))) {
+        if (auto ec =
+                co_await client.write_all(asio::buffer(buf.readable().data(), scan.consumed))) {
           s.client_gone = true;
           s.outcome.end_reason = "client write failed: " + ec.message();
           server.stream().close();
@@ -163,7 +183,8 @@ awaitable<void> server_to_client(net::Stream& client, backend::ServerConnection&
     }
     if (scan.status == ScanStatus::Malformed) {
       s.server_gone = true;
-      s.outcome.client_error = make_error(sqlstate::kProtocolViolation, "the server sent a malformed message");
+      s.outcome.client_error =
+          make_error(sqlstate::kProtocolViolation, "the server sent a malformed message");
       server.stream().close();
       client.socket().cancel();
       co_return;
@@ -174,8 +195,9 @@ awaitable<void> server_to_client(net::Stream& client, backend::ServerConnection&
       s.server_gone = true;
       if (!s.client_gone) {
         if (!s.server_sent_fatal) {
-          s.outcome.client_error = make_error(sqlstate::kConnectionFailure, "server closed the connection unexpectedly",
-                                              "The PostgreSQL server process ended or the network failed.");
+          s.outcome.client_error =
+              make_error(sqlstate::kConnectionFailure, "server closed the connection unexpectedly",
+                         "The PostgreSQL server process ended or the network failed.");
         }
         s.outcome.end_reason = "server closed the connection";
         client.socket().cancel();
@@ -189,7 +211,8 @@ awaitable<void> server_to_client(net::Stream& client, backend::ServerConnection&
 }  // namespace
 
 awaitable<RelayOutcome> relay_session(net::Stream& client, ByteBuffer& client_buffer,
-                                      backend::ServerConnection& server, const RelayOptions& options) {
+                                      backend::ServerConnection& server,
+                                      const RelayOptions& options) {
   using namespace asio::experimental::awaitable_operators;
   RelayState state;
   co_await (client_to_server(client, client_buffer, server, state, options) &&

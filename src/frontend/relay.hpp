@@ -25,6 +25,7 @@ struct RelayOutcome {
 };
 
 awaitable<RelayOutcome> relay_session(net::Stream& client, ByteBuffer& client_buffer,
-                                      backend::ServerConnection& server, const RelayOptions& options);
+                                      backend::ServerConnection& server,
+                                      const RelayOptions& options);
 
 }  // namespace pgb::frontend

@@ -29,8 +29,12 @@ class SharedState {
  public:
   SharedState();
 
-  std::shared_ptr<const Settings> settings() const { return settings_.load(std::memory_order_acquire); }
-  void publish(std::shared_ptr<const Settings> s) { settings_.store(std::move(s), std::memory_order_release); }
+  std::shared_ptr<const Settings> settings() const {
+    return settings_.load(std::memory_order_acquire);
+  }
+  void publish(std::shared_ptr<const Settings> s) {
+    settings_.store(std::move(s), std::memory_order_release);
+  }
 
   pool::PoolRegistry& pools() { return pools_; }
   CancelRegistry& cancels() { return cancels_; }

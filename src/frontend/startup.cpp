@@ -32,13 +32,15 @@ awaitable<Result<FirstPacket>> negotiate_startup(net::Stream& client, const Sett
   for (;;) {
     auto packet = co_await read_packet(client);
     if (!packet) co_return packet.error();
-    if (auto* m = std::get_if<protocol::StartupMessage>(&*packet)) co_return FirstPacket{std::move(*m)};
+    if (auto* m = std::get_if<protocol::StartupMessage>(&*packet))
+      co_return FirstPacket{std::move(*m)};
     if (auto* c = std::get_if<protocol::CancelRequest>(&*packet)) co_return FirstPacket{*c};
 
     // SSLRequest or GSSENCRequest: each may come once, and never after TLS is up.
     bool is_ssl = std::holds_alternative<protocol::SslRequest>(*packet);
     if ((is_ssl && ssl_done) || (!is_ssl && gss_done) || client.is_tls()) {
-      co_return make_error(sqlstate::kProtocolViolation, "unsupported frontend protocol: duplicate encryption request");
+      co_return make_error(sqlstate::kProtocolViolation,
+                           "unsupported frontend protocol: duplicate encryption request");
     }
     (is_ssl ? ssl_done : gss_done) = true;
     char answer = (is_ssl && settings.client_tls) ? 'S' : 'N';
@@ -47,7 +49,8 @@ awaitable<Result<FirstPacket>> negotiate_startup(net::Stream& client, const Sett
     }
     if (answer == 'S') {
       if (auto ec = co_await client.tls_accept(settings.client_tls)) {
-        co_return make_error(sqlstate::kProtocolViolation, "could not accept SSL connection: " + ec.message());
+        co_return make_error(sqlstate::kProtocolViolation,
+                             "could not accept SSL connection: " + ec.message());
       }
     }
   }

@@ -1,4 +1,5 @@
-// Precompiled header for the I/O modules: Asio and its SSL layer are the bulk of their compile time.
+// Precompiled header for the I/O modules: Asio and its SSL layer are the bulk of their compile
+// time.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>

@@ -23,8 +23,8 @@ awaitable<error_code> Stream::tls_accept(std::shared_ptr<asio::ssl::context> con
   co_return ec;
 }
 
-awaitable<error_code> Stream::tls_connect(std::shared_ptr<asio::ssl::context> context, const std::string& host,
-                                          bool verify) {
+awaitable<error_code> Stream::tls_connect(std::shared_ptr<asio::ssl::context> context,
+                                          const std::string& host, bool verify) {
   context_ = std::move(context);
   tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *context_);
   SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str());

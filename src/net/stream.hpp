@@ -16,10 +16,11 @@ class Stream {
   explicit Stream(tcp::socket socket);
   Stream(Stream&&) = delete;
 
-  // Upgrades to TLS as the server (client side of pgbalancer) or as the client (towards PostgreSQL).
+  // Upgrades to TLS as the server (client side of pgbalancer) or as the client (towards
+  // PostgreSQL).
   awaitable<error_code> tls_accept(std::shared_ptr<asio::ssl::context> context);
-  awaitable<error_code> tls_connect(std::shared_ptr<asio::ssl::context> context, const std::string& host,
-                                    bool verify);
+  awaitable<error_code> tls_connect(std::shared_ptr<asio::ssl::context> context,
+                                    const std::string& host, bool verify);
 
   awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer buffer);
   awaitable<error_code> read_exact(asio::mutable_buffer buffer);

@@ -10,11 +10,12 @@
 
 namespace pgb::net {
 
-// For clients connecting to pgbalancer. With a CA file, client certificates are verified when presented.
-Result<std::shared_ptr<boost::asio::ssl::context>> make_server_tls_context(const std::string& cert_file,
-                                                                           const std::string& key_file,
-                                                                           const std::string& ca_file);
+// For clients connecting to pgbalancer. With a CA file, client certificates are verified when
+// presented.
+Result<std::shared_ptr<boost::asio::ssl::context>> make_server_tls_context(
+    const std::string& cert_file, const std::string& key_file, const std::string& ca_file);
 // For pgbalancer connecting to PostgreSQL. With a CA file, the server certificate is verified.
-Result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls_context(const std::string& ca_file);
+Result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls_context(
+    const std::string& ca_file);
 
 }  // namespace pgb::net

@@ -13,7 +13,8 @@ namespace pgb::net {
 class Watchdog {
  public:
   // The executor must be the one the guarded operations run on, so `on_expire` never races them.
-  Watchdog(asio::any_io_executor executor, std::chrono::milliseconds timeout, std::function<void()> on_expire)
+  Watchdog(asio::any_io_executor executor, std::chrono::milliseconds timeout,
+           std::function<void()> on_expire)
       : state_(std::make_shared<State>(executor, std::move(on_expire))) {
     state_->timer.expires_after(timeout);
     state_->timer.async_wait([s = state_](error_code ec) {
@@ -34,7 +35,8 @@ class Watchdog {
 
  private:
   struct State {
-    State(asio::any_io_executor ex, std::function<void()> fn) : timer(ex), on_expire(std::move(fn)) {}
+    State(asio::any_io_executor ex, std::function<void()> fn)
+        : timer(ex), on_expire(std::move(fn)) {}
     asio::steady_timer timer;
     std::function<void()> on_expire;
     bool disarmed = false;

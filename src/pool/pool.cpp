@@ -43,7 +43,8 @@ std::unique_ptr<backend::ServerConnection> Pool::take_idle_locked() {
   return conn;
 }
 
-awaitable<Result<Lease>> Pool::acquire(int max_pool, Clock::time_point deadline, const Connector& connect) {
+awaitable<Result<Lease>> Pool::acquire(int max_pool, Clock::time_point deadline,
+                                       const Connector& connect) {
   auto self = shared_from_this();
   auto executor = co_await asio::this_coro::executor;
   for (;;) {
@@ -57,7 +58,8 @@ awaitable<Result<Lease>> Pool::acquire(int max_pool, Clock::time_point deadline,
         ++total_;  // a slot for the connection opened below
       } else if (!conn) {
         if (waiters_.size() >= kMaxWaiters) {
-          co_return make_error(sqlstate::kTooManyConnections, "too many clients waiting for a server connection");
+          co_return make_error(sqlstate::kTooManyConnections,
+                               "too many clients waiting for a server connection");
         }
         waiter = std::make_shared<Waiter>(executor);
         waiter->timer.expires_at(deadline);
@@ -72,9 +74,10 @@ awaitable<Result<Lease>> Pool::acquire(int max_pool, Clock::time_point deadline,
         conn = std::move(waiter->conn);
       } else if (!waiter->slot) {
         std::erase(waiters_, waiter);
-        co_return make_error(sqlstate::kTooManyConnections,
-                             "no server connection became available within query_wait_timeout",
-                             fmt::format("All {} connections of pool {} are in use (max_pool).", max_pool_, name_));
+        co_return make_error(
+            sqlstate::kTooManyConnections,
+            "no server connection became available within query_wait_timeout",
+            fmt::format("All {} connections of pool {} are in use (max_pool).", max_pool_, name_));
       }
     }
 
@@ -94,16 +97,9 @@ awaitable<Result<Lease>> Pool::acquire(int max_pool, Clock::time_point deadline,
 
     auto opened = co_await connect();
     if (!opened) {
+      // The next waiter gets the slot: it may have better luck, or fail the same way quickly.
       std::lock_guard lock(mutex_);
-      --total_;
-      if (!waiters_.empty() && total_ < max_pool_) {
-        // Hand the slot on: the next waiter may have better luck (or the same error, quickly).
-        auto next = waiters_.front();
-        waiters_.pop_front();
-        ++total_;
-        next->slot = true;
-        wake(next);
-      }
+      free_slot_locked();
       co_return opened.error();
     }
     (*opened)->touch();
@@ -137,6 +133,10 @@ void Pool::discard(std::unique_ptr<backend::ServerConnection> conn) {
   conn->stream().close();
   conn.reset();
   std::lock_guard lock(mutex_);
+  free_slot_locked();
+}
+
+void Pool::free_slot_locked() {
   --total_;
   if (!waiters_.empty() && total_ < max_pool_) {
     auto next = waiters_.front();
@@ -147,7 +147,8 @@ void Pool::discard(std::unique_ptr<backend::ServerConnection> conn) {
   }
 }
 
-void Pool::close_expired(std::chrono::milliseconds idle_timeout, std::chrono::milliseconds lifetime) {
+void Pool::close_expired(std::chrono::milliseconds idle_timeout,
+                         std::chrono::milliseconds lifetime) {
   set_lifetime(lifetime);
   auto now = Clock::now();
   std::vector<std::unique_ptr<backend::ServerConnection>> expired;

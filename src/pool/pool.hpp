@@ -8,11 +8,11 @@
 #include "backend/server_connection.hpp"
 #include "common/result.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <atomic>
 #include <mutex>
 
 namespace pgb::pool {
@@ -48,7 +48,7 @@ class [[nodiscard]] Lease {
 
 struct PoolStats {
   int idle = 0;
-  int total = 0;    // idle + leased + being connected
+  int total = 0;  // idle + leased + being connected
   int waiting = 0;
 };
 
@@ -61,7 +61,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
 
   // Suspends until a connection is available or `deadline` passes (then SQLSTATE 53300).
   // `connect` opens a new connection when the pool may grow.
-  awaitable<Result<Lease>> acquire(int max_pool, Clock::time_point deadline, const Connector& connect);
+  awaitable<Result<Lease>> acquire(int max_pool, Clock::time_point deadline,
+                                   const Connector& connect);
 
   // Closes idle connections unused for `idle_timeout` or older than `lifetime` (0 = never).
   void close_expired(std::chrono::milliseconds idle_timeout, std::chrono::milliseconds lifetime);
@@ -78,6 +79,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void discard(std::unique_ptr<backend::ServerConnection> conn);
   std::unique_ptr<backend::ServerConnection> take_idle_locked();
   void wake(const std::shared_ptr<Waiter>& waiter);
+  // A connection is gone: count it out and let the first waiter open a new one.
+  void free_slot_locked();
 
   std::string name_;
   std::mutex mutex_;

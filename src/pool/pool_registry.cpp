@@ -5,7 +5,8 @@
 
 namespace pgb::pool {
 
-std::string make_pool_key(std::size_t node, std::vector<std::pair<std::string, std::string>> params) {
+std::string make_pool_key(std::size_t node,
+                          std::vector<std::pair<std::string, std::string>> params) {
   std::sort(params.begin(), params.end());
   std::string key = std::to_string(node);
   for (const auto& [k, v] : params) {

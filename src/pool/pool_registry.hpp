@@ -13,7 +13,8 @@ namespace pgb::pool {
 
 // Server connections are keyed by everything the client put in its startup packet, so a
 // client only ever gets a backend that was started with its own parameters.
-std::string make_pool_key(std::size_t node, std::vector<std::pair<std::string, std::string>> params);
+std::string make_pool_key(std::size_t node,
+                          std::vector<std::pair<std::string, std::string>> params);
 
 class PoolRegistry {
  public:

@@ -13,7 +13,8 @@ inline constexpr std::uint32_t kGssEncRequestCode = (1234u << 16) | 5680u;
 
 // PostgreSQL's MAX_STARTUP_PACKET_LENGTH (src/include/libpq/pqcomm.h).
 inline constexpr std::uint32_t kMaxStartupPacketLength = 10000;
-// Messages exchanged during authentication are small; PostgreSQL caps them at PG_MAX_AUTH_TOKEN_LENGTH (65535).
+// Messages exchanged during authentication are small; PostgreSQL caps them at
+// PG_MAX_AUTH_TOKEN_LENGTH (65535).
 inline constexpr std::uint32_t kMaxAuthMessageLength = 65535;
 // PostgreSQL's PQ_LARGE_MESSAGE_LIMIT: no protocol message may exceed 1 GB.
 inline constexpr std::uint32_t kMaxMessageLength = 0x3fffffff;
@@ -30,15 +31,24 @@ enum class AuthRequest : std::int32_t {
   SaslFinal = 12,
 };
 
-
 // True for the message types a frontend may send after startup (protocol-message-formats.html).
 constexpr bool is_frontend_message_type(char type) {
   switch (type) {
-    case 'B': case 'C': case 'd': case 'c': case 'f': case 'D': case 'E':
-    case 'H': case 'F': case 'p': case 'P': case 'Q': case 'S': case 'X':
-      return true;
-    default:
-      return false;
+    case 'B':
+    case 'C':
+    case 'd':
+    case 'c':
+    case 'f':
+    case 'D':
+    case 'E':
+    case 'H':
+    case 'F':
+    case 'p':
+    case 'P':
+    case 'Q':
+    case 'S':
+    case 'X': return true;
+    default: return false;
   }
 }
 

@@ -24,7 +24,7 @@ enum class FrameVerdict {
 enum class ScanStatus {
   NeedMore,  // everything usable was consumed; the rest is an incomplete header or captured message
   Stopped,   // the visitor asked to stop before a message
-  Malformed, // a length field is out of range; the stream cannot be trusted any more
+  Malformed,  // a length field is out of range; the stream cannot be trusted any more
 };
 
 struct ScanResult {

@@ -10,17 +10,26 @@ namespace pgb::protocol {
 std::string error_response(const Error& error, std::string_view severity) {
   MessageBuilder b;
   b.begin('E')
-      .byte('S').cstr(severity)
-      .byte('V').cstr(severity)
-      .byte('C').cstr(error.sqlstate.empty() ? sqlstate::kInternalError : error.sqlstate)
-      .byte('M').cstr(error.message);
+      .byte('S')
+      .cstr(severity)
+      .byte('V')
+      .cstr(severity)
+      .byte('C')
+      .cstr(error.sqlstate.empty() ? sqlstate::kInternalError : error.sqlstate)
+      .byte('M')
+      .cstr(error.message);
   if (!error.detail.empty()) b.byte('D').cstr(error.detail);
   b.byte('\0').end();
   return b.take();
 }
 
 std::string authentication(AuthRequest request, std::string_view data) {
-  return MessageBuilder().begin('R').int32(static_cast<std::int32_t>(request)).bytes(data).end().take();
+  return MessageBuilder()
+      .begin('R')
+      .int32(static_cast<std::int32_t>(request))
+      .bytes(data)
+      .end()
+      .take();
 }
 
 std::string parameter_status(std::string_view name, std::string_view value) {
@@ -31,9 +40,12 @@ std::string backend_key_data(std::int32_t process_id, std::int32_t secret_key) {
   return MessageBuilder().begin('K').int32(process_id).int32(secret_key).end().take();
 }
 
-std::string ready_for_query(char status) { return MessageBuilder().begin('Z').byte(status).end().take(); }
+std::string ready_for_query(char status) {
+  return MessageBuilder().begin('Z').byte(status).end().take();
+}
 
-std::string negotiate_protocol_version(std::uint16_t newest_minor, const std::vector<std::string>& options) {
+std::string negotiate_protocol_version(std::uint16_t newest_minor,
+                                       const std::vector<std::string>& options) {
   MessageBuilder b;
   b.begin('v').int32(newest_minor).int32(static_cast<std::int32_t>(options.size()));
   for (const auto& o : options) b.cstr(o);
@@ -75,11 +87,17 @@ std::string sasl_initial_response(std::string_view mechanism, std::string_view d
       .take();
 }
 
-std::string sasl_response(std::string_view data) { return MessageBuilder().begin('p').bytes(data).end().take(); }
+std::string sasl_response(std::string_view data) {
+  return MessageBuilder().begin('p').bytes(data).end().take();
+}
 
-std::string query(std::string_view sql) { return MessageBuilder().begin('Q').cstr(sql).end().take(); }
+std::string query(std::string_view sql) {
+  return MessageBuilder().begin('Q').cstr(sql).end().take();
+}
 
-std::string terminate() { return MessageBuilder().begin('X').end().take(); }
+std::string terminate() {
+  return MessageBuilder().begin('X').end().take();
+}
 
 std::string extended_query(std::string_view sql, const std::vector<std::string>& params) {
   MessageBuilder b;
@@ -122,7 +140,8 @@ std::optional<AuthMessage> parse_authentication(std::string_view payload) {
   return AuthMessage{static_cast<AuthRequest>(*code), r.rest()};
 }
 
-std::optional<std::pair<std::string_view, std::string_view>> parse_parameter_status(std::string_view payload) {
+std::optional<std::pair<std::string_view, std::string_view>> parse_parameter_status(
+    std::string_view payload) {
   ByteReader r(payload);
   auto name = r.cstr();
   auto value = r.cstr();
@@ -130,7 +149,8 @@ std::optional<std::pair<std::string_view, std::string_view>> parse_parameter_sta
   return std::pair{*name, *value};
 }
 
-std::optional<std::pair<std::int32_t, std::int32_t>> parse_backend_key_data(std::string_view payload) {
+std::optional<std::pair<std::int32_t, std::int32_t>> parse_backend_key_data(
+    std::string_view payload) {
   ByteReader r(payload);
   auto pid = r.int32();
   auto key = r.int32();
@@ -143,14 +163,16 @@ std::optional<SaslInitial> parse_sasl_initial_response(std::string_view payload)
   auto mechanism = r.cstr();
   auto len = r.int32();
   if (!mechanism || !len) return std::nullopt;
-  if (*len == -1) return r.at_end() ? std::optional<SaslInitial>(SaslInitial{*mechanism, {}}) : std::nullopt;
+  if (*len == -1)
+    return r.at_end() ? std::optional<SaslInitial>(SaslInitial{*mechanism, {}}) : std::nullopt;
   if (*len < 0) return std::nullopt;
   auto data = r.bytes(static_cast<std::size_t>(*len));
   if (!data || !r.at_end()) return std::nullopt;
   return SaslInitial{*mechanism, *data};
 }
 
-std::optional<std::vector<std::optional<std::string_view>>> parse_data_row(std::string_view payload) {
+std::optional<std::vector<std::optional<std::string_view>>> parse_data_row(
+    std::string_view payload) {
   ByteReader r(payload);
   auto count = r.int16();
   if (!count || *count < 0) return std::nullopt;

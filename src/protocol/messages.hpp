@@ -20,7 +20,8 @@ std::string authentication(AuthRequest request, std::string_view data = {});
 std::string parameter_status(std::string_view name, std::string_view value);
 std::string backend_key_data(std::int32_t process_id, std::int32_t secret_key);
 std::string ready_for_query(char status);
-std::string negotiate_protocol_version(std::uint16_t newest_minor, const std::vector<std::string>& options);
+std::string negotiate_protocol_version(std::uint16_t newest_minor,
+                                       const std::vector<std::string>& options);
 
 // ---- frontend -> backend (what pgbalancer sends to PostgreSQL) ----
 std::string startup_message(const Parameters& params);
@@ -47,8 +48,10 @@ struct AuthMessage {
 };
 std::optional<AuthMessage> parse_authentication(std::string_view payload);
 
-std::optional<std::pair<std::string_view, std::string_view>> parse_parameter_status(std::string_view payload);
-std::optional<std::pair<std::int32_t, std::int32_t>> parse_backend_key_data(std::string_view payload);
+std::optional<std::pair<std::string_view, std::string_view>> parse_parameter_status(
+    std::string_view payload);
+std::optional<std::pair<std::int32_t, std::int32_t>> parse_backend_key_data(
+    std::string_view payload);
 
 // A client's SASLInitialResponse: mechanism name and initial data (absent when length is -1).
 struct SaslInitial {
@@ -58,7 +61,8 @@ struct SaslInitial {
 std::optional<SaslInitial> parse_sasl_initial_response(std::string_view payload);
 
 // A DataRow's columns; nullopt entries are SQL NULLs.
-std::optional<std::vector<std::optional<std::string_view>>> parse_data_row(std::string_view payload);
+std::optional<std::vector<std::optional<std::string_view>>> parse_data_row(
+    std::string_view payload);
 
 // A PasswordMessage payload is one NUL-terminated string.
 std::optional<std::string_view> parse_password_message(std::string_view payload);

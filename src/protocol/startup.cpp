@@ -1,9 +1,9 @@
 // Startup packet decoding, following ProcessStartupPacket() in PostgreSQL's postmaster.c.
 #include "protocol/startup.hpp"
 
+#include "common/sqlstate.hpp"
 #include "protocol/byte_reader.hpp"
 #include "protocol/codes.hpp"
-#include "common/sqlstate.hpp"
 
 #include <fmt/format.h>
 
@@ -28,20 +28,24 @@ Result<StartupPacket> parse_v3(std::uint32_t version, ByteReader& r) {
   msg.minor = static_cast<std::uint16_t>(version & 0xffff);
   for (;;) {
     auto name = r.cstr();
-    if (!name) return protocol_violation("invalid startup packet layout: expected terminator as last byte");
+    if (!name)
+      return protocol_violation("invalid startup packet layout: expected terminator as last byte");
     if (name->empty()) break;
     auto value = r.cstr();
-    if (!value) return protocol_violation("invalid startup packet layout: expected terminator as last byte");
+    if (!value)
+      return protocol_violation("invalid startup packet layout: expected terminator as last byte");
     if (name->starts_with("_pq_.")) {
       msg.protocol_options.emplace_back(*name);
       continue;
     }
     for (const auto& [k, v] : msg.params) {
-      if (k == *name) return protocol_violation(fmt::format("duplicate startup parameter \"{}\"", *name));
+      if (k == *name)
+        return protocol_violation(fmt::format("duplicate startup parameter \"{}\"", *name));
     }
     msg.params.emplace_back(*name, *value);
   }
-  if (!r.at_end()) return protocol_violation("invalid startup packet layout: expected terminator as last byte");
+  if (!r.at_end())
+    return protocol_violation("invalid startup packet layout: expected terminator as last byte");
   return StartupPacket{std::move(msg)};
 }
 
@@ -62,11 +66,11 @@ Result<StartupPacket> parse_startup_packet(std::string_view body) {
     case kCancelRequestCode: {
       auto pid = r.int32();
       auto key = r.int32();
-      if (!pid || !key || !r.at_end()) return protocol_violation("invalid length of cancel request packet");
+      if (!pid || !key || !r.at_end())
+        return protocol_violation("invalid length of cancel request packet");
       return StartupPacket{CancelRequest{*pid, *key}};
     }
-    default:
-      break;
+    default: break;
   }
   if ((version >> 16) != 3) {
     return Error{std::string(sqlstate::kFeatureNotSupported),

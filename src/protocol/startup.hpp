@@ -1,4 +1,5 @@
-// Decodes the first packet a client sends: StartupMessage, SSLRequest, GSSENCRequest or CancelRequest.
+// Decodes the first packet a client sends: StartupMessage, SSLRequest, GSSENCRequest or
+// CancelRequest.
 #pragma once
 
 #include "common/result.hpp"
@@ -17,7 +18,7 @@ using Parameters = std::vector<std::pair<std::string, std::string>>;
 struct StartupMessage {
   std::uint16_t major = 3;
   std::uint16_t minor = 0;
-  Parameters params;                       // in the order the client sent them, `_pq_.` excluded
+  Parameters params;                          // in the order the client sent them, `_pq_.` excluded
   std::vector<std::string> protocol_options;  // `_pq_.*` names, which protocol 3.0 does not know
 
   const std::string* find(std::string_view name) const;

@@ -45,6 +45,8 @@ PASSWORDS = {
     "alice": "Alice-S3cret-Pw-7781",   # SCRAM secret in PostgreSQL and in the auth_file
     "bob": "Bob-S3cret-Pw-4412",       # SCRAM in PostgreSQL; plaintext in the auth_file
     "carol": "Carol-S3cret-Pw-9903",   # stored as md5 in PostgreSQL, pg_hba says md5
+    # non-ASCII (NFC) plus characters that need escaping in userlist ("") and .pgpass (\: \\)
+    "dave": 'D\u00e4ve "S3cret":Pw\\4711',
 }
 WRONG_PASSWORD = "Wr0ng-Passw0rd-Zq17"
 
@@ -89,6 +91,10 @@ def run(cmd, check=True, **kw):
 
 def as_postgres(cmd, **kw):
     return run(["runuser", "-u", "postgres", "--"] + [str(c) for c in cmd], **kw)
+
+
+def conninfo_quote(v):
+    return str(v).replace("\\", "\\\\").replace("'", "\\'")
 
 
 def rss_kb(pid):
@@ -165,7 +171,7 @@ class PgCluster:
                      password=PASSWORDS.get(user, ""), sslmode="disable",
                      gssencmode="disable", connect_timeout=10)
         parts.update(kw)
-        return " ".join("%s='%s'" % (k, v) for k, v in parts.items())
+        return " ".join("%s='%s'" % (k, conninfo_quote(v)) for k, v in parts.items())
 
     def backend_pids(self, user=None, dbname=DBNAME):
         """Client backends currently connected (excluding the admin's own)."""
@@ -222,6 +228,7 @@ synchronous_commit = off
 full_page_writes = off
 log_connections = on
 log_disconnections = on
+client_connection_check_interval = 1000
 log_line_prefix = '%m [%p] %u@%d '
 """)
         (self.datadir / "pg_hba.conf").write_text(
@@ -236,22 +243,23 @@ log_line_prefix = '%m [%p] %u@%d '
         with self.admin("postgres") as c:
             c.execute("CREATE ROLE alice LOGIN PASSWORD %s" % _lit(PASSWORDS["alice"]))
             c.execute("CREATE ROLE bob LOGIN PASSWORD %s" % _lit(PASSWORDS["bob"]))
+            c.execute("CREATE ROLE dave LOGIN PASSWORD %s" % _lit(PASSWORDS["dave"]))
             c.execute("SET password_encryption = 'md5'")
             c.execute("CREATE ROLE carol LOGIN PASSWORD %s" % _lit(PASSWORDS["carol"]))
             c.execute("RESET password_encryption")
             c.execute("CREATE DATABASE %s OWNER alice" % DBNAME)
             for name, secret in c.execute(
                     "SELECT rolname, rolpassword FROM pg_authid "
-                    "WHERE rolname IN ('alice', 'bob', 'carol')"):
+                    "WHERE rolname IN ('alice', 'bob', 'carol', 'dave')"):
                 if secret.startswith("SCRAM-SHA-256$"):
                     self.scram_secrets[name] = secret
                 else:
                     assert secret.startswith("md5"), secret
                     self.md5_secrets[name] = secret
-        assert set(self.scram_secrets) == {"alice", "bob"}
+        assert set(self.scram_secrets) == {"alice", "bob", "dave"}
         assert set(self.md5_secrets) == {"carol"}
         with self.admin(DBNAME) as c:
-            c.execute("GRANT ALL ON DATABASE %s TO bob, carol" % DBNAME)
+            c.execute("GRANT ALL ON DATABASE %s TO bob, carol, dave" % DBNAME)
             c.execute("GRANT ALL ON SCHEMA public TO PUBLIC")
             c.execute("CREATE SCHEMA foo AUTHORIZATION alice")
             c.execute("CREATE SCHEMA bar AUTHORIZATION alice")
@@ -401,14 +409,21 @@ class PgBalancer:
             self.wait_ready(timeout)
         return self
 
+    def probe_host(self):
+        addrs = [a.strip() for a in str(self.config.get("listen_addresses", "127.0.0.1")).split(",")]
+        if "*" in addrs or "127.0.0.1" in addrs or not addrs[0]:
+            return "127.0.0.1"
+        return addrs[0]
+
     def wait_ready(self, timeout=30):
+        host = self.probe_host()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("pgbalancer exited with %s during start-up; log:\n%s"
                                      % (self.proc.returncode, self.log()))
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                with socket.create_connection((host, self.port), timeout=1):
                     return
             except OSError:
                 time.sleep(0.05)
@@ -426,6 +441,7 @@ class PgBalancer:
         """Send sig, wait for exit, return the exit status (None if it had to be killed)."""
         if self.proc is None:
             return None
+        self.stopped = True
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -490,7 +506,7 @@ class PgBalancer:
         if password != "":
             parts["password"] = password
         parts.update(kw)
-        return " ".join("%s='%s'" % (k, str(v).replace("'", "\\'")) for k, v in parts.items())
+        return " ".join("%s='%s'" % (k, conninfo_quote(v)) for k, v in parts.items())
 
     def connect(self, user="alice", password=None, dbname=DBNAME, autocommit=True, **kw):
         return psycopg.connect(self.dsn(user, password, dbname, **kw), autocommit=autocommit)
@@ -541,9 +557,14 @@ def default_users(pg):
             "carol": pg.md5_secrets["carol"]}
 
 
+def pgpass_escape(s):
+    return s.replace("\\", "\\\\").replace(":", "\\:")
+
+
 def default_pgpass(pg):
-    return ["127.0.0.1:%d:*:%s:%s" % (pg.port, u, PASSWORDS[u]) for u in ("bob", "carol")] + \
-           ["*:*:*:%s:%s" % (u, PASSWORDS[u]) for u in ("bob", "carol")]
+    users = ("bob", "carol", "dave")
+    return ["127.0.0.1:%d:*:%s:%s" % (pg.port, u, pgpass_escape(PASSWORDS[u])) for u in users] + \
+           ["*:*:*:%s:%s" % (u, pgpass_escape(PASSWORDS[u])) for u in users]
 
 
 def require_binary():
@@ -577,8 +598,8 @@ def pgbalancer(pg, tmp_path):
 
     problems = []
     for b in started:
-        if b.proc.poll() is not None and getattr(b, "expect_dead", False):
-            continue
+        if getattr(b, "stopped", False) or getattr(b, "expect_dead", False):
+            continue   # the test stopped it itself (and checked the status)
         was_alive = b.proc.poll() is None
         rc = b.stop()
         log = b.log()

@@ -11,6 +11,8 @@ def test_cluster_scram_and_ssl(pg):
         assert c.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0] is True
     with psycopg.connect(pg.direct_dsn("carol"), autocommit=True) as c:
         assert c.execute("SELECT current_user").fetchone()[0] == "carol"
+    with psycopg.connect(pg.direct_dsn("dave"), autocommit=True) as c:
+        assert c.execute("SELECT current_user").fetchone()[0] == "dave"
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(pg.direct_dsn("alice", password="nope"))
 

@@ -206,3 +206,31 @@ def test_wrong_backend_password_reports_error(pgbalancer):
             err = {"C": "closed"}
     assert err is not None, "login succeeded although PostgreSQL rejects the password"
     b.assert_alive()
+
+
+# ---- passwords that need escaping / SASLprep ---------------------------------------
+
+def test_special_password_scram_plaintext_auth_file(pgbalancer, pg):
+    """dave's password has non-ASCII, double quotes (\"\" in the userlist), ':' and '\\'."""
+    b = pgbalancer(users={"dave": PASSWORDS["dave"]})
+    assert whoami(b, "dave") == ("dave", DBNAME)
+    err, _ = raw_login(b, "dave", PASSWORDS["dave"])
+    assert err is None, err
+    r = b.psql("SELECT current_user", user="dave")
+    assert r.stdout.strip() == "dave"
+    assert_auth_failed(b, "dave", PASSWORDS["dave"][:-1], pgwire.AUTH_SASL)
+    assert_no_secrets_in_log(b)
+
+
+def test_special_password_scram_pass_through(pgbalancer, pg):
+    b = pgbalancer(users={"dave": pg.scram_secrets["dave"]})
+    assert whoami(b, "dave") == ("dave", DBNAME)
+
+
+def test_special_password_md5_and_pgpass(pgbalancer, pg):
+    """md5 client auth against a hash; backend login with the pgpass entry, whose
+    ':' and '\\' are backslash-escaped as libpq's .pgpass format requires."""
+    b = pgbalancer(auth_type="md5", users={"dave": md5_secret("dave", PASSWORDS["dave"])},
+                   pgpass=default_pgpass(pg))
+    assert whoami(b, "dave") == ("dave", DBNAME)
+    assert_no_secrets_in_log(b)

@@ -23,7 +23,8 @@ def make_config(pg, tmp_path):
     (tmp_path / "userlist.txt").write_text(userlist_text(default_users(pg)))
 
     def make(raw=None, **overrides):
-        cfg = default_config(pg, tmp_path, free_port(), **overrides)
+        port = overrides.pop("port", None) or free_port()
+        cfg = default_config(pg, tmp_path, port, **overrides)
         text = raw if raw is not None else render_config(cfg)
         path = tmp_path / "pgbalancer.yaml"
         path.write_text(text)
@@ -279,3 +280,59 @@ def test_port_in_use_fails(pgbalancer):
     assert rc != 0
     assert str(first.port) in second.log() or "in use" in second.log().lower(), second.log()
     first.assert_alive()
+
+
+def test_check_unknown_key_in_backend_entry(cli, make_config, pg):
+    path, text = make_config(backend_servers=[
+        {"hostname": "127.0.0.1", "port": pg.port, "colour": "red"}])
+    r = check(cli, path)
+    assert_problem(r, path, line_of(text, "colour:"), "colour")
+
+
+def test_check_backend_without_hostname(cli, make_config, pg):
+    path, text = make_config(backend_servers=[{"port": pg.port, "role": "primary"}])
+    r = check(cli, path)
+    assert r.returncode == 1
+    assert "hostname" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("key", ["client_login_timeout", "query_wait_timeout",
+                                 "server_connect_timeout", "server_idle_timeout",
+                                 "server_lifetime"])
+@pytest.mark.parametrize("value,ok", [("500ms", True), ("5s", True), ("2min", True), (30, True),
+                                      ("5xs", False), (-1, False), ("ms", False)])
+def test_check_durations(cli, make_config, key, value, ok):
+    path, text = make_config(**{key: value})
+    r = check(cli, path)
+    if ok:
+        assert r.returncode == 0, r.stderr
+    else:
+        assert_problem(r, path, line_of(text, key + ":"), key)
+
+
+@pytest.mark.parametrize("key", ["ssl_cert", "ssl_key", "ssl_ca_cert"])
+def test_check_invalid_tls_file_content(cli, make_config, pg, tmp_path, key):
+    """A file that exists but is not a certificate/key: reported with the offending
+    key and its line, like every other problem."""
+    junk = tmp_path / "junk.pem"
+    junk.write_text("this is not PEM\n")
+    files = dict(ssl_cert=str(pg.pgb_crt), ssl_key=str(pg.pgb_key), ssl_ca_cert=str(pg.ca_crt))
+    files[key] = str(junk)
+    path, text = make_config(ssl=True, **files)
+    r = check(cli, path)
+    assert_problem(r, path, line_of(text, key + ":"), key)
+
+
+def test_check_mismatched_cert_and_key(cli, make_config, pg):
+    path, text = make_config(ssl=True, ssl_cert=str(pg.pgb_crt), ssl_key=str(pg.bad_key))
+    r = check(cli, path)
+    assert r.returncode == 1, r.stderr
+    assert "ssl_key" in r.stderr, r.stderr
+
+
+def test_check_malformed_auth_file(cli, make_config, tmp_path):
+    path, text = make_config()
+    (tmp_path / "userlist.txt").write_text('"alice" "SCRAM-SHA-256$broken"\nnot a valid line\n')
+    r = check(cli, path)
+    assert r.returncode == 1, r.stderr
+    assert "auth_file" in r.stderr and "userlist.txt" in r.stderr, r.stderr

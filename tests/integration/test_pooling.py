@@ -70,7 +70,6 @@ def test_reset_after_open_transaction(pgbalancer, pg):
     c = b.connect(autocommit=False)
     c.execute("CREATE TEMP TABLE t_tx(x int)")
     c.execute("INSERT INTO t_tx VALUES (1)")
-    pid1 = backend_pid(c)
     c.close()   # sends Terminate while in a transaction
     c = b.connect(autocommit=False)
     c.execute("SELECT 1")
@@ -78,8 +77,10 @@ def test_reset_after_open_transaction(pgbalancer, pg):
         c.execute("SELECT 1/0")
     c.close()   # in a failed transaction
     with b.connect() as c:
-        assert backend_pid(c) == pid1
+        # the backend may be reused (after ROLLBACK + reset) or replaced; either way the
+        # new session must start clean and idle
         assert c.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert c.execute("SELECT now() = statement_timestamp()").fetchone() == (True,)
         assert c.execute("SELECT to_regclass('t_tx')").fetchone() == (None,)
         assert c.execute("SELECT 'ok'").fetchone() == ("ok",)
 
@@ -253,10 +254,15 @@ def test_pgbench(pgbalancer, pgbench_tables, mode):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_pgbench_more_clients_than_pool(pgbalancer, pgbench_tables, pg):
+    """8 clients, max_pool=3, a connection per transaction (-C) and one thread per client:
+    clients queue for backends at login and all 200 transactions complete.
+    (Without -C pgbench would deadlock by design: it connects all clients before
+    running any transaction, and in session mode a login holds a backend.)"""
     b = pgbalancer(max_pool=3, query_wait_timeout=200)
-    r = _pgbench(b, ["-c", "8", "-j", "2", "-t", "50", "-S"])
+    r = _pgbench(b, ["-c", "8", "-j", "8", "-t", "25", "-S", "-C"])
     assert r.returncode == 0, "pgbench failed:\n%s\n%s" % (r.stdout, r.stderr)
-    assert _processed(r.stdout) == (400, 400), r.stdout
+    assert _processed(r.stdout) == (200, 200), r.stdout
+    assert len(pg.backend_pids("alice")) <= 3
 
 
 @pytest.mark.slow
@@ -268,3 +274,76 @@ def test_pgbench_connect_per_transaction(pgbalancer, pgbench_tables):
     r = _pgbench(b, ["-c", "4", "-j", "2", "-t", "50", "-S", "-C"])
     assert r.returncode == 0, "pgbench failed:\n%s\n%s" % (r.stdout, r.stderr)
     assert _processed(r.stdout) == (200, 200), r.stdout
+
+
+REPORTED = ["application_name", "client_encoding", "DateStyle", "IntervalStyle", "TimeZone",
+            "integer_datetimes", "server_encoding", "server_version",
+            "standard_conforming_strings", "is_superuser", "session_authorization"]
+
+
+def _reported_vs_actual(c):
+    out = {}
+    for name in REPORTED:
+        reported = c.info.parameter_status(name)
+        actual = c.execute("SELECT current_setting(%s)", [name]).fetchone()[0]
+        out[name] = (reported, actual)
+    return out
+
+
+def test_parameter_status_consistent_after_reuse(pgbalancer):
+    """A client that reuses a pooled backend must be told the backend's *current*
+    reported settings (after the reset), not stale values from the previous client."""
+    b = pgbalancer(max_pool=1)
+    with b.connect(application_name="ps_test") as c:
+        pid = backend_pid(c)
+        first = _reported_vs_actual(c)
+        for name, (rep, act) in first.items():
+            assert rep == act, "first client: %s reported %r, actual %r" % (name, rep, act)
+        c.execute("SET application_name = 'changed_by_a'")
+        c.execute("SET TimeZone = 'Asia/Tokyo'")
+        c.execute("SET DateStyle = 'German, DMY'")
+        c.execute("SET IntervalStyle = 'iso_8601'")
+        c.execute("SET client_encoding = 'LATIN1'")
+        assert c.info.parameter_status("TimeZone") == "Asia/Tokyo"
+    with b.connect(application_name="ps_test") as c:
+        assert backend_pid(c) == pid
+        second = _reported_vs_actual(c)
+        for name, (rep, act) in second.items():
+            assert rep == act, "reused backend: %s reported %r, actual %r" % (name, rep, act)
+        assert second["application_name"] == ("ps_test", "ps_test")
+        assert second["client_encoding"] == ("UTF8", "UTF8")
+        assert c.execute("SELECT 'äöü€'").fetchone() == ("äöü€",)
+
+
+@pytest.mark.timeout(180)
+def test_connection_churn_with_small_pool(pgbalancer, pg):
+    """40 threads x 15 connect/query/disconnect cycles over max_pool=4: every cycle
+    succeeds and PostgreSQL never sees more than 4 backends."""
+    b = pgbalancer(max_pool=4, query_wait_timeout=120)
+    peak = [0]
+    stop = [False]
+
+    def watch():
+        while not stop[0]:
+            peak[0] = max(peak[0], len(pg.backend_pids("alice")))
+            time.sleep(0.05)
+
+    def worker(i):
+        done = 0
+        for j in range(15):
+            with b.connect() as c:
+                assert c.execute("SELECT %s::int + %s::int", [i, j]).fetchone() == (i + j,)
+                if j % 5 == 0:
+                    c.execute("SET work_mem = '8MB'")
+            done += 1
+        return done
+
+    watcher = BackgroundCall(watch)
+    try:
+        calls = [BackgroundCall(worker, i) for i in range(40)]
+        assert [c.result(170) for c in calls] == [15] * 40
+    finally:
+        stop[0] = True
+        watcher.result(10)
+    assert peak[0] <= 4, "peak %d backends with max_pool=4" % peak[0]
+    b.assert_alive()

@@ -257,6 +257,7 @@ def test_memory_bounded_fast_copy_consumer(balancer):
                             "-c", "COPY (%s) TO STDOUT" % BIG_SELECT],
                            stdout=devnull, stderr=subprocess.PIPE, env=env, timeout=200)
     growth = sampler.stop()
+    print("fast consumer: RSS growth %d MB" % growth)
     assert p.returncode == 0, p.stderr
     assert growth < 100, "pgbalancer RSS grew by %d MB while relaying 300 MB" % growth
 
@@ -282,6 +283,7 @@ def test_memory_bounded_slow_consumer(balancer):
         growth = sampler.stop()
     finally:
         r.close()
+    print("slow consumer: RSS growth %d MB while stalled, %d MB overall" % (stalled_growth, growth))
     assert err is None, err
     assert count == ROWS_300MB
     assert nbytes[0] == ROWS_300MB * (2 + 4 + 1000)

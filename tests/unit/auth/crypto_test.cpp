@@ -24,8 +24,13 @@ std::string hex(const Digest& d) {
 // RFC 4648, section 10.
 TEST(Base64, Rfc4648Vectors) {
   const std::pair<std::string, std::string> vectors[] = {
-      {"", ""},          {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+      {"", ""},
+      {"f", "Zg=="},
+      {"fo", "Zm8="},
+      {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="},
+      {"fooba", "Zm9vYmE="},
+      {"foobar", "Zm9vYmFy"},
   };
   for (const auto& [plain, encoded] : vectors) {
     EXPECT_EQ(base64_encode(plain), encoded);
@@ -47,7 +52,8 @@ TEST(Base64, BinaryRoundTripsAtEveryLength) {
 }
 
 TEST(Base64, InvalidInputIsRejected) {
-  for (std::string bad : {"Zg="s, "Zm9vY"s, "Zm9v!A=="s, "Zm9v\nYg=="s, "Zm 9v"s, "Zm9v\0Yg="s, "Zm-_"s}) {
+  for (std::string bad :
+       {"Zg="s, "Zm9vY"s, "Zm9v!A=="s, "Zm9v\nYg=="s, "Zm 9v"s, "Zm9v\0Yg="s, "Zm-_"s}) {
     EXPECT_FALSE(base64_decode(bad)) << bad;
   }
 }

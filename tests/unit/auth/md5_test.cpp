@@ -32,7 +32,8 @@ TEST(Md5SaltedResponse, KnownValues) {
 
 TEST(Md5SaltedResponse, SaltWithNulBytesIsUsedWhole) {
   std::string stored = md5_password_hash("foo", "bar");
-  EXPECT_EQ(md5_salted_response(stored, "\0\0\0\0"s), "md5" + md5_hex(stored.substr(3) + "\0\0\0\0"s));
+  EXPECT_EQ(md5_salted_response(stored, "\0\0\0\0"s),
+            "md5" + md5_hex(stored.substr(3) + "\0\0\0\0"s));
   EXPECT_NE(md5_salted_response(stored, "\0\0\0\0"s), md5_salted_response(stored, "\0\0\0\1"s));
 }
 

@@ -3,9 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 namespace pgb::auth {
 namespace {
@@ -78,10 +78,9 @@ TEST(LoadPgpass, MissingFileIsNoEntries) {
 }
 
 TEST(LoadPgpass, ReadsAFile) {
-  auto path = std::filesystem::temp_directory_path() / ("pgb_pgpass_test_" + std::to_string(::getpid()));
-  {
-    std::ofstream(path) << "h:5432:d:u:fromfile\n";
-  }
+  auto path =
+      std::filesystem::temp_directory_path() / ("pgb_pgpass_test_" + std::to_string(::getpid()));
+  { std::ofstream(path) << "h:5432:d:u:fromfile\n"; }
   auto entries = load_pgpass(path.string());
   std::filesystem::remove(path);
   ASSERT_EQ(entries.size(), 1u);

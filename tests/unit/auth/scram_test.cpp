@@ -18,18 +18,25 @@ constexpr std::string_view kClientFirst = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
 constexpr std::string_view kServerFirst =
     "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
 constexpr std::string_view kClientFinal =
-    "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+    "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+"
+    "Ute9ytag9zjfMHgsqmmiz7AndVQ=";
 constexpr std::string_view kServerFinal = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
 // What PostgreSQL would store for that password, salt and iteration count.
 constexpr std::string_view kStoredSecret =
     "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
     "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
 
-ScramSecret rfc_secret() { return scram_secret_from_password(kPassword, *base64_decode(kSaltB64), kIterations); }
+ScramSecret rfc_secret() {
+  return scram_secret_from_password(kPassword, *base64_decode(kSaltB64), kIterations);
+}
 
-ScramServerExchange rfc_server() { return ScramServerExchange(rfc_secret(), std::string(kServerNonce)); }
+ScramServerExchange rfc_server() {
+  return ScramServerExchange(rfc_secret(), std::string(kServerNonce));
+}
 
-std::string b64(const Digest& d) { return base64_encode(as_view(d)); }
+std::string b64(const Digest& d) {
+  return base64_encode(as_view(d));
+}
 
 // ---- secrets ----
 
@@ -53,23 +60,26 @@ TEST(ScramSecret, ParseAndFormatRoundTrip) {
 }
 
 TEST(ScramSecret, MalformedSecretsAreRejected) {
-  const std::string keys = "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+  const std::string keys =
+      "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
   for (std::string bad : {
            std::string(""),
            std::string("md5abcdef"),
-           "SCRAM-SHA-1$4096:W22ZaJ0SNY7soEsUEjb6gQ==" + keys,   // other mechanism
-           "SCRAM-SHA-256$0:W22ZaJ0SNY7soEsUEjb6gQ==" + keys,    // zero iterations
-           "SCRAM-SHA-256$-1:W22ZaJ0SNY7soEsUEjb6gQ==" + keys,   // negative iterations
-           "SCRAM-SHA-256$40x:W22ZaJ0SNY7soEsUEjb6gQ==" + keys,  // junk after the number
-           "SCRAM-SHA-256$:W22ZaJ0SNY7soEsUEjb6gQ==" + keys,     // no iterations
+           "SCRAM-SHA-1$4096:W22ZaJ0SNY7soEsUEjb6gQ==" + keys,           // other mechanism
+           "SCRAM-SHA-256$0:W22ZaJ0SNY7soEsUEjb6gQ==" + keys,            // zero iterations
+           "SCRAM-SHA-256$-1:W22ZaJ0SNY7soEsUEjb6gQ==" + keys,           // negative iterations
+           "SCRAM-SHA-256$40x:W22ZaJ0SNY7soEsUEjb6gQ==" + keys,          // junk after the number
+           "SCRAM-SHA-256$:W22ZaJ0SNY7soEsUEjb6gQ==" + keys,             // no iterations
            "SCRAM-SHA-256$99999999999:W22ZaJ0SNY7soEsUEjb6gQ==" + keys,  // overflows int
-           "SCRAM-SHA-256$4096:" + keys,                          // empty salt
-           "SCRAM-SHA-256$4096:not*base64" + keys,                // bad salt
-           "SCRAM-SHA-256$4096W22ZaJ0SNY7soEsUEjb6gQ==" + keys,   // no ':' between count and salt
+           "SCRAM-SHA-256$4096:" + keys,                                 // empty salt
+           "SCRAM-SHA-256$4096:not*base64" + keys,                       // bad salt
+           "SCRAM-SHA-256$4096W22ZaJ0SNY7soEsUEjb6gQ==" + keys,  // no ':' between count and salt
            std::string("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ=="),  // no keys
-           std::string("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY="),
+           std::string("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$"
+                       "WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY="),
            // StoredKey of 31 bytes
-           std::string("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==:"
+           std::string("SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$"
+                       "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==:"
                        "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="),
            std::string(kStoredSecret) + "$extra",
            std::string(kStoredSecret) + ":extra",
@@ -98,8 +108,9 @@ TEST(ScramServerExchange, RfcVector) {
 }
 
 TEST(ScramServerExchange, WrongProofIsInvalidPassword) {
-  auto server = ScramServerExchange(scram_secret_from_password("not pencil", *base64_decode(kSaltB64), 4096),
-                                    std::string(kServerNonce));
+  auto server =
+      ScramServerExchange(scram_secret_from_password("not pencil", *base64_decode(kSaltB64), 4096),
+                          std::string(kServerNonce));
   ASSERT_TRUE(server.handle_client_first(kClientFirst).ok());
   auto final = server.handle_client_final(kClientFinal);
   ASSERT_FALSE(final.ok());
@@ -126,15 +137,17 @@ void expect_client_first_rejected(std::string_view message, std::string_view sql
 
 TEST(ScramServerExchange, MalformedClientFirstIsRejected) {
   expect_client_first_rejected("");
-  expect_client_first_rejected("x,,n=,r=abc");             // bad GS2 flag
-  expect_client_first_rejected("n,");                      // header cut short
-  expect_client_first_rejected("n,x,n=,r=abc");            // not an authzid
-  expect_client_first_rejected("n,,r=abc");                // no user name attribute
-  expect_client_first_rejected("n,,n=");                   // no nonce
-  expect_client_first_rejected("n,,n=,r=");                // empty nonce
-  expect_client_first_rejected("n,,n=,x=abc");             // nonce attribute missing
-  expect_client_first_rejected("n,,n=,r=ab\x01" "c");      // unprintable nonce
-  expect_client_first_rejected("n,,m=ext,n=,r=abc");       // mandatory extension
+  expect_client_first_rejected("x,,n=,r=abc");   // bad GS2 flag
+  expect_client_first_rejected("n,");            // header cut short
+  expect_client_first_rejected("n,x,n=,r=abc");  // not an authzid
+  expect_client_first_rejected("n,,r=abc");      // no user name attribute
+  expect_client_first_rejected("n,,n=");         // no nonce
+  expect_client_first_rejected("n,,n=,r=");      // empty nonce
+  expect_client_first_rejected("n,,n=,x=abc");   // nonce attribute missing
+  expect_client_first_rejected(
+      "n,,n=,r=ab\x01"
+      "c");                                           // unprintable nonce
+  expect_client_first_rejected("n,,m=ext,n=,r=abc");  // mandatory extension
 }
 
 TEST(ScramServerExchange, ChannelBindingIsRefused) {
@@ -174,12 +187,15 @@ TEST(ScramServerExchange, MalformedClientFinalIsRejected) {
   const std::string proof = "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
   expect_client_final_rejected("", "expected proof attribute");
   expect_client_final_rejected("c=biws,r=" + nonce, "expected proof attribute");
-  expect_client_final_rejected("c=biws,r=" + nonce.substr(0, 20) + "forged," + proof, "nonce does not match");
+  expect_client_final_rejected("c=biws,r=" + nonce.substr(0, 20) + "forged," + proof,
+                               "nonce does not match");
   expect_client_final_rejected("c=biws,r=" + nonce + "x," + proof, "nonce does not match");
-  expect_client_final_rejected("c=eSws,r=" + nonce + "," + proof, "unexpected channel binding");  // "y,,"
+  expect_client_final_rejected("c=eSws,r=" + nonce + "," + proof,
+                               "unexpected channel binding");  // "y,,"
   expect_client_final_rejected("c=b!ws,r=" + nonce + "," + proof, "unexpected channel binding");
   expect_client_final_rejected("r=" + nonce + "," + proof, "expected channel binding and nonce");
-  expect_client_final_rejected("c=biws,n=" + nonce + "," + proof, "expected channel binding and nonce");
+  expect_client_final_rejected("c=biws,n=" + nonce + "," + proof,
+                               "expected channel binding and nonce");
   expect_client_final_rejected("c=biws,r=" + nonce + ",p=not base64!", "malformed proof");
   expect_client_final_rejected("c=biws,r=" + nonce + ",p=dHzb", "malformed proof");  // 3 bytes
   expect_client_final_rejected("c=biws,r=" + nonce + ",p=", "malformed proof");
@@ -193,7 +209,8 @@ TEST(ScramClientExchange, ClientFirstSendsEmptyUserName) {
 }
 
 TEST(ScramClientExchange, PasswordLoginAgainstServer) {
-  auto client = ScramClientExchange::with_password(std::string(kPassword), std::string(kClientNonce));
+  auto client =
+      ScramClientExchange::with_password(std::string(kPassword), std::string(kClientNonce));
   auto server = rfc_server();
   auto server_first = server.handle_client_first(client.client_first());
   ASSERT_TRUE(server_first.ok());
@@ -249,7 +266,8 @@ TEST(ScramClientExchange, WrongPasswordIsRejectedWith28P01) {
 
 // A server that does not know the password cannot produce the signature.
 TEST(ScramClientExchange, ForgedServerSignatureIsRejected) {
-  auto client = ScramClientExchange::with_password(std::string(kPassword), std::string(kClientNonce));
+  auto client =
+      ScramClientExchange::with_password(std::string(kPassword), std::string(kClientNonce));
   ASSERT_TRUE(client.handle_server_first(kServerFirst).ok());
   auto bad = client.verify_server_final("v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
   ASSERT_FALSE(bad.ok());
@@ -266,11 +284,11 @@ TEST(ScramClientExchange, MalformedServerFirstIsRejected) {
            "r=" + n + "srv,s=W22ZaJ0SNY7soEsUEjb6gQ==",            // no iteration count
            "r=" + n + ",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",        // nonce not extended
            "r=forged" + n + ",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",  // nonce not a prefix
-           "r=" + n + "srv,s=!!!!,i=4096",                          // bad salt
+           "r=" + n + "srv,s=!!!!,i=4096",                         // bad salt
            "r=" + n + "srv,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=0",        // zero iterations
            "r=" + n + "srv,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=x",        // not a number
            "m=ext,r=" + n + "srv,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
-           "s=W22ZaJ0SNY7soEsUEjb6gQ==,r=" + n + "srv,i=4096",     // attributes out of order
+           "s=W22ZaJ0SNY7soEsUEjb6gQ==,r=" + n + "srv,i=4096",  // attributes out of order
        }) {
     auto client = ScramClientExchange::with_password(std::string(kPassword), n);
     (void)client.client_first();

@@ -3,10 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 #include <string>
 
 namespace pgb::auth {
@@ -26,8 +26,8 @@ UserList parse_ok(std::string_view text) {
 }
 
 TEST(ParseUserlist, OneUserPerLineWithKinds) {
-  std::string text = "\"alice\" \"plain pass\"\n\"bob\" \"" + std::string(kMd5) + "\"\n\"carol\" \"" +
-                     std::string(kScram) + "\"\n";
+  std::string text = "\"alice\" \"plain pass\"\n\"bob\" \"" + std::string(kMd5) +
+                     "\"\n\"carol\" \"" + std::string(kScram) + "\"\n";
   auto users = parse_ok(text);
   ASSERT_EQ(users.size(), 3u);
   EXPECT_EQ(users.at("alice").kind, SecretKind::Plaintext);
@@ -45,7 +45,8 @@ TEST(ParseUserlist, DoubledQuotesStandForOneQuote) {
 }
 
 TEST(ParseUserlist, CommentsAndBlankLinesAreIgnored) {
-  auto users = parse_ok("; semicolon comment\n# hash comment\n\n   \n\t\n  ; indented comment\n\"u\" \"p\"\n");
+  auto users = parse_ok(
+      "; semicolon comment\n# hash comment\n\n   \n\t\n  ; indented comment\n\"u\" \"p\"\n");
   ASSERT_EQ(users.size(), 1u);
   EXPECT_EQ(users.at("u").value, "p");
 }
@@ -63,7 +64,9 @@ TEST(ParseUserlist, SpacesAndTabsAroundFields) {
   EXPECT_EQ(users.at("a").value, "x y");
 }
 
-TEST(ParseUserlist, EmptyTextIsNoUsers) { EXPECT_TRUE(parse_ok("").empty()); }
+TEST(ParseUserlist, EmptyTextIsNoUsers) {
+  EXPECT_TRUE(parse_ok("").empty());
+}
 
 TEST(ParseUserlist, EmptySecretIsPlaintext) {
   auto users = parse_ok("\"nopass\" \"\"\n");
@@ -82,11 +85,11 @@ void expect_malformed_at(const std::string& text, int line, std::string_view sec
 
 TEST(ParseUserlist, MalformedLineNamesItsNumberNotItsSecret) {
   const std::string good = "# users\n\"alice\" \"a\"\n";
-  expect_malformed_at(good + "\"bob\" \"hunter2\n", 3, "hunter2");         // unterminated secret
-  expect_malformed_at(good + "bob \"hunter2\"\n", 3, "hunter2");           // unquoted user
-  expect_malformed_at(good + "\"bob\" hunter2\n", 3, "hunter2");           // unquoted secret
-  expect_malformed_at(good + "\"bob\"\n", 3, "hunter2");                   // no secret
-  expect_malformed_at(good + "\"\" \"hunter2\"\n", 3, "hunter2");          // empty user
+  expect_malformed_at(good + "\"bob\" \"hunter2\n", 3, "hunter2");  // unterminated secret
+  expect_malformed_at(good + "bob \"hunter2\"\n", 3, "hunter2");    // unquoted user
+  expect_malformed_at(good + "\"bob\" hunter2\n", 3, "hunter2");    // unquoted secret
+  expect_malformed_at(good + "\"bob\"\n", 3, "hunter2");            // no secret
+  expect_malformed_at(good + "\"\" \"hunter2\"\n", 3, "hunter2");   // empty user
   expect_malformed_at("\r\n" + good + "\"bob\" \"hunter2\r\n", 4, "hunter2");
 }
 
@@ -109,19 +112,17 @@ TEST(ClassifySecret, ByHowPostgresWouldStoreIt) {
 }
 
 TEST(LoadUserlist, ReadsAFileAndNamesItInErrors) {
-  auto path = std::filesystem::temp_directory_path() / ("pgb_userlist_test_" + std::to_string(::getpid()));
-  {
-    std::ofstream(path) << "\"u\" \"p\"\n";
-  }
+  auto path =
+      std::filesystem::temp_directory_path() / ("pgb_userlist_test_" + std::to_string(::getpid()));
+  { std::ofstream(path) << "\"u\" \"p\"\n"; }
   auto ok = load_userlist(path.string());
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok.value().at("u").value, "p");
-  {
-    std::ofstream(path) << "\"u\" p\n";
-  }
+  { std::ofstream(path) << "\"u\" p\n"; }
   auto bad = load_userlist(path.string());
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().message.find(path.string() + ":1:"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find(path.string() + ":1:"), std::string::npos)
+      << bad.error().message;
   std::filesystem::remove(path);
 
   EXPECT_FALSE(load_userlist(path.string()).ok());

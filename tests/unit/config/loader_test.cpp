@@ -3,10 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 #include <variant>
 
 namespace pgb::config {
@@ -19,7 +19,8 @@ class TempFile {
  public:
   explicit TempFile(std::string_view name, std::string_view content = "x\n")
       : path_(std::filesystem::temp_directory_path() /
-              (std::string("pgb_loader_test_") + std::to_string(::getpid()) + "_" + std::string(name))) {
+              (std::string("pgb_loader_test_") + std::to_string(::getpid()) + "_" +
+               std::string(name))) {
     std::ofstream(path_) << content;
   }
   ~TempFile() { std::filesystem::remove(path_); }
@@ -64,7 +65,9 @@ std::string only_problem(const std::string& yaml) {
   return problems[0].to_string();
 }
 
-std::string with_minimal(std::string_view extra) { return std::string(kMinimal) + std::string(extra); }
+std::string with_minimal(std::string_view extra) {
+  return std::string(kMinimal) + std::string(extra);
+}
 
 TEST(ParseConfig, FullValidConfig) {
   TempFile users("users.txt", "\"u\" \"p\"\n"), pgpass("pgpass"), cert("cert.pem"), key("key.pem"),
@@ -85,17 +88,29 @@ TEST(ParseConfig, FullValidConfig) {
       "max_client_conn: 5000\n"
       "server_reset_query: 'RESET ALL'\n"
       "auth_type: md5\n"
-      "auth_file: " + users.path() + "\n"
-      "pgpass_file: " + pgpass.path() + "\n"
+      "auth_file: " +
+      users.path() +
+      "\n"
+      "pgpass_file: " +
+      pgpass.path() +
+      "\n"
       "auth_user: pgb_auth\n"
       "auth_query: SELECT 1\n"
       "auth_dbname: postgres\n"
       "ssl: on\n"
-      "ssl_cert: " + cert.path() + "\n"
-      "ssl_key: " + key.path() + "\n"
-      "ssl_ca_cert: " + ca.path() + "\n"
+      "ssl_cert: " +
+      cert.path() +
+      "\n"
+      "ssl_key: " +
+      key.path() +
+      "\n"
+      "ssl_ca_cert: " +
+      ca.path() +
+      "\n"
       "backend_encryption: true\n"
-      "backend_ssl_ca_cert: " + backend_ca.path() + "\n"
+      "backend_ssl_ca_cert: " +
+      backend_ca.path() +
+      "\n"
       "client_login_timeout: 500ms\n"
       "query_wait_timeout: 2min\n"
       "server_connect_timeout: 30\n"
@@ -173,8 +188,10 @@ TEST(ParseConfig, UnknownKey) {
 
 TEST(ParseConfig, WrongTypes) {
   EXPECT_EQ(only_problem(with_minimal("port: abc\n")), "test.yml:4: port: invalid integer \"abc\"");
-  EXPECT_EQ(only_problem(with_minimal("max_pool: 1.5\n")), "test.yml:4: max_pool: invalid integer \"1.5\"");
-  EXPECT_EQ(only_problem(with_minimal("max_pool: [1, 2]\n")), "test.yml:4: max_pool: expected a single value");
+  EXPECT_EQ(only_problem(with_minimal("max_pool: 1.5\n")),
+            "test.yml:4: max_pool: invalid integer \"1.5\"");
+  EXPECT_EQ(only_problem(with_minimal("max_pool: [1, 2]\n")),
+            "test.yml:4: max_pool: expected a single value");
   EXPECT_EQ(only_problem(with_minimal("ssl: maybe\n")),
             "test.yml:4: ssl: invalid boolean \"maybe\" (use true or false)");
   EXPECT_EQ(only_problem(with_minimal("server_reset_query:\n  a: b\n")),
@@ -184,14 +201,16 @@ TEST(ParseConfig, WrongTypes) {
 TEST(ParseConfig, PortOutOfRange) {
   EXPECT_EQ(only_problem(with_minimal("port: 70000\n")),
             "test.yml:4: port: 70000 is outside the valid range 1..65535");
-  EXPECT_EQ(only_problem(with_minimal("port: 0\n")), "test.yml:4: port: 0 is outside the valid range 1..65535");
+  EXPECT_EQ(only_problem(with_minimal("port: 0\n")),
+            "test.yml:4: port: 0 is outside the valid range 1..65535");
   EXPECT_EQ(only_problem(with_minimal("max_pool: 0\n")),
             "test.yml:4: max_pool: 0 is outside the valid range 1..10000");
 }
 
 TEST(ParseConfig, DurationUnits) {
   auto timeout = [](std::string_view value) {
-    return config_of(with_minimal("client_login_timeout: " + std::string(value) + "\n")).client_login_timeout;
+    return config_of(with_minimal("client_login_timeout: " + std::string(value) + "\n"))
+        .client_login_timeout;
   };
   EXPECT_EQ(timeout("500ms"), 500ms);
   EXPECT_EQ(timeout("2min"), 120s);
@@ -206,12 +225,15 @@ TEST(ParseConfig, DurationUnits) {
 
 TEST(ParseConfig, InvalidDuration) {
   EXPECT_EQ(only_problem(with_minimal("server_lifetime: 5 parsecs\n")),
-            "test.yml:4: server_lifetime: invalid duration \"5 parsecs\" (seconds, or a number with ms, s, min, h "
+            "test.yml:4: server_lifetime: invalid duration \"5 parsecs\" (seconds, or a number "
+            "with ms, s, min, h "
             "or d)");
   EXPECT_EQ(only_problem(with_minimal("server_lifetime: 5m\n")),
-            "test.yml:4: server_lifetime: invalid duration \"5m\" (seconds, or a number with ms, s, min, h or d)");
+            "test.yml:4: server_lifetime: invalid duration \"5m\" (seconds, or a number with ms, "
+            "s, min, h or d)");
   EXPECT_EQ(only_problem(with_minimal("server_lifetime: min\n")),
-            "test.yml:4: server_lifetime: invalid duration \"min\" (seconds, or a number with ms, s, min, h or d)");
+            "test.yml:4: server_lifetime: invalid duration \"min\" (seconds, or a number with ms, "
+            "s, min, h or d)");
 }
 
 TEST(ParseConfig, DurationOutOfRange) {
@@ -221,12 +243,14 @@ TEST(ParseConfig, DurationOutOfRange) {
             "test.yml:4: server_lifetime: 366d is outside the valid range (0 to 365 days)");
   // Large enough to overflow a millisecond count if multiplied unchecked.
   EXPECT_EQ(only_problem(with_minimal("server_lifetime: 9223372036854775807h\n")),
-            "test.yml:4: server_lifetime: 9223372036854775807h is outside the valid range (0 to 365 days)");
+            "test.yml:4: server_lifetime: 9223372036854775807h is outside the valid range (0 to "
+            "365 days)");
 }
 
 TEST(ParseConfig, SizeUnitsAndRange) {
   auto size = [](std::string_view value) {
-    return config_of(with_minimal("max_message_size: " + std::string(value) + "\n")).max_message_size;
+    return config_of(with_minimal("max_message_size: " + std::string(value) + "\n"))
+        .max_message_size;
   };
   EXPECT_EQ(size("8kB"), 8192u);
   EXPECT_EQ(size("16384"), 16384u);
@@ -236,13 +260,15 @@ TEST(ParseConfig, SizeUnitsAndRange) {
   EXPECT_EQ(only_problem(with_minimal("max_message_size: 2GB\n")),
             "test.yml:4: max_message_size: 2GB is outside the valid range 8192..1073741824 bytes");
   EXPECT_EQ(only_problem(with_minimal("max_message_size: 8 parsecs\n")),
-            "test.yml:4: max_message_size: invalid size \"8 parsecs\" (bytes, or a number with kB, MB or GB)");
+            "test.yml:4: max_message_size: invalid size \"8 parsecs\" (bytes, or a number with kB, "
+            "MB or GB)");
 }
 
 // 2^44 + 1 MB is 2^64 + 1 MiB bytes, which would wrap to 1 MiB in 64 bits.
 TEST(ParseConfig, HugeSizeDoesNotWrapAround) {
   EXPECT_EQ(only_problem(with_minimal("max_message_size: 17592186044417MB\n")),
-            "test.yml:4: max_message_size: 17592186044417MB is outside the valid range 8192..1073741824 bytes");
+            "test.yml:4: max_message_size: 17592186044417MB is outside the valid range "
+            "8192..1073741824 bytes");
 }
 
 // docs/configuration.md gives the range as 8kB..1GB.
@@ -256,7 +282,8 @@ TEST(ParseConfig, PoolModeTransactionIsNotSupportedYet) {
   EXPECT_EQ(only_problem(with_minimal("pool_mode: statement\n")),
             "test.yml:4: pool_mode: pool_mode statement is not supported yet (only session)");
   EXPECT_EQ(only_problem(with_minimal("pool_mode: bogus\n")),
-            "test.yml:4: pool_mode: invalid value \"bogus\" (expected one of: session, transaction, statement)");
+            "test.yml:4: pool_mode: invalid value \"bogus\" (expected one of: session, "
+            "transaction, statement)");
 }
 
 TEST(ParseConfig, RoadmapKeysAreRefusedNotIgnored) {
@@ -286,7 +313,8 @@ TEST(ParseConfig, EmptyFile) {
 }
 
 TEST(ParseConfig, TopLevelMustBeAMapping) {
-  EXPECT_EQ(only_problem("- a\n- b\n"), "test.yml:1: yaml: the top level must be a mapping of settings");
+  EXPECT_EQ(only_problem("- a\n- b\n"),
+            "test.yml:1: yaml: the top level must be a mapping of settings");
 }
 
 TEST(ParseConfig, BackendEntryMissingHostname) {
@@ -305,8 +333,9 @@ TEST(ParseConfig, BackendUnknownKey) {
       "backend_servers:\n"
       "  - hostname: db1\n"
       "    host: db2\n";
-  EXPECT_EQ(only_problem(yaml),
-            "test.yml:4: backend_servers[0].host: unknown key (expected hostname, port, weight or role)");
+  EXPECT_EQ(
+      only_problem(yaml),
+      "test.yml:4: backend_servers[0].host: unknown key (expected hostname, port, weight or role)");
 }
 
 TEST(ParseConfig, BackendValuesAreChecked) {
@@ -319,11 +348,14 @@ TEST(ParseConfig, BackendValuesAreChecked) {
       "  - db2\n";
   auto problems = problems_of(yaml);
   ASSERT_EQ(problems.size(), 3u);
-  EXPECT_EQ(problems[0].to_string(), "test.yml:4: backend_servers[0].port: 99999 is outside the valid range 1..65535");
+  EXPECT_EQ(problems[0].to_string(),
+            "test.yml:4: backend_servers[0].port: 99999 is outside the valid range 1..65535");
   EXPECT_EQ(problems[1].to_string(),
-            "test.yml:5: backend_servers[0].role: invalid value \"leader\" (expected one of: primary, standby)");
-  EXPECT_EQ(problems[2].to_string(),
-            "test.yml:6: backend_servers[1]: expected a mapping with hostname, port, weight and role");
+            "test.yml:5: backend_servers[0].role: invalid value \"leader\" (expected one of: "
+            "primary, standby)");
+  EXPECT_EQ(
+      problems[2].to_string(),
+      "test.yml:6: backend_servers[1]: expected a mapping with hostname, port, weight and role");
 }
 
 // yaml-cpp reports an unclosed flow sequence where it gives up: the next line.
@@ -333,7 +365,8 @@ TEST(ParseConfig, YamlSyntaxErrorUnclosedList) {
 }
 
 TEST(ParseConfig, YamlSyntaxErrorBadIndentation) {
-  EXPECT_EQ(only_problem("auth_type: trust\nport: 6432\n  max_pool: 1\nbackend_servers:\n  - hostname: a\n"),
+  EXPECT_EQ(only_problem(
+                "auth_type: trust\nport: 6432\n  max_pool: 1\nbackend_servers:\n  - hostname: a\n"),
             "test.yml:3: yaml: illegal map value");
 }
 
@@ -362,20 +395,21 @@ TEST(ParseConfig, PasswordAuthNeedsAnAuthFileOrUser) {
             "test.yml: auth_file: auth_type scram-sha-256 needs an auth_file or auth_user");
   Config c = config_of("backend_servers:\n  - hostname: db1\nauth_user: pgb\n");
   EXPECT_EQ(c.auth_user, "pgb");
-  EXPECT_EQ(only_problem(with_minimal("auth_query: SELECT 1\n")), "test.yml:4: auth_query: auth_query needs auth_user");
+  EXPECT_EQ(only_problem(with_minimal("auth_query: SELECT 1\n")),
+            "test.yml:4: auth_query: auth_query needs auth_user");
 }
 
 TEST(ParseConfig, EveryProblemIsReported) {
   std::string yaml =
-      "port: 70000\n"                  // 1
-      "backend_servers:\n"             // 2
-      "  - port: 5432\n"               // 3
-      "pool_mode: transaction\n"       // 4
-      "rest_api: true\n"               // 5
-      "frobnicate: 1\n"                // 6
+      "port: 70000\n"                      // 1
+      "backend_servers:\n"                 // 2
+      "  - port: 5432\n"                   // 3
+      "pool_mode: transaction\n"           // 4
+      "rest_api: true\n"                   // 5
+      "frobnicate: 1\n"                    // 6
       "client_login_timeout: 5 parsecs\n"  // 7
-      "auth_type: trust\n"             // 8
-      "ssl: yes\n";                    // 9
+      "auth_type: trust\n"                 // 8
+      "ssl: yes\n";                        // 9
   auto problems = problems_of(yaml);
   std::vector<std::string> got;
   for (const auto& p : problems) got.push_back(p.to_string());
@@ -385,7 +419,8 @@ TEST(ParseConfig, EveryProblemIsReported) {
       "test.yml:4: pool_mode: pool_mode transaction is not supported yet (only session)",
       "test.yml:5: rest_api: not supported yet in this version of pgbalancer",
       "test.yml:6: frobnicate: unknown configuration key",
-      "test.yml:7: client_login_timeout: invalid duration \"5 parsecs\" (seconds, or a number with ms, s, min, h "
+      "test.yml:7: client_login_timeout: invalid duration \"5 parsecs\" (seconds, or a number with "
+      "ms, s, min, h "
       "or d)",
       "test.yml:9: ssl: ssl: true needs ssl_cert and ssl_key",
   };
@@ -393,7 +428,8 @@ TEST(ParseConfig, EveryProblemIsReported) {
 }
 
 TEST(Problem, ToStringFormat) {
-  EXPECT_EQ((Problem{"pgbalancer.yml", 7, "max_pool", "0 is outside the valid range 1..10000"}.to_string()),
+  EXPECT_EQ((Problem{"pgbalancer.yml", 7, "max_pool", "0 is outside the valid range 1..10000"}
+                 .to_string()),
             "pgbalancer.yml:7: max_pool: 0 is outside the valid range 1..10000");
   EXPECT_EQ((Problem{"pgbalancer.yml", 0, "backend_servers", "missing"}.to_string()),
             "pgbalancer.yml: backend_servers: missing");

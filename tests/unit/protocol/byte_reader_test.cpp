@@ -82,7 +82,8 @@ TEST(ByteReader, EmptyInput) {
   EXPECT_FALSE(r.bytes(1));
 }
 
-// A NUL beyond the view's end must not be found: the reader is bounded by the view, not the C string.
+// A NUL beyond the view's end must not be found: the reader is bounded by the view, not the C
+// string.
 TEST(ByteReader, CstrDoesNotLookPastTheView) {
   std::string backing = "abc\0"s;
   ByteReader r(std::string_view(backing).substr(0, 3));

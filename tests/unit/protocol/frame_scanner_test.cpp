@@ -23,8 +23,8 @@ std::string frame(char type, std::string_view payload) {
 }
 
 std::string raw_header(char type, std::uint32_t len) {
-  return {type, static_cast<char>(len >> 24), static_cast<char>(len >> 16), static_cast<char>(len >> 8),
-          static_cast<char>(len)};
+  return {type, static_cast<char>(len >> 24), static_cast<char>(len >> 16),
+          static_cast<char>(len >> 8), static_cast<char>(len)};
 }
 
 struct Captured {
@@ -48,7 +48,9 @@ struct Recorder {
     if (type == stop) return FrameVerdict::StopBefore;
     return capture.find(type) != std::string::npos ? FrameVerdict::Capture : FrameVerdict::Forward;
   }
-  void on_message(char type, std::string_view payload) { captured.push_back({type, std::string(payload)}); }
+  void on_message(char type, std::string_view payload) {
+    captured.push_back({type, std::string(payload)});
+  }
 };
 
 // What the relay does: append what arrived, scan, relay and drop the consumed prefix.
@@ -161,8 +163,8 @@ TEST(FrameScanner, CaptureHoldsBackAnIncompleteMessage) {
 
 // A stream of forwarded and captured messages, cut into two pieces at every offset.
 TEST(FrameScanner, StreamSplitAtEveryOffset) {
-  std::string stream = frame('T', "rowdesc") + frame('D', "") + frame('Z', "I") + frame('E', "SERROR\0\0"s) +
-                       frame('C', "SELECT 1\0"s) + frame('Z', "T");
+  std::string stream = frame('T', "rowdesc") + frame('D', "") + frame('Z', "I") +
+                       frame('E', "SERROR\0\0"s) + frame('C', "SELECT 1\0"s) + frame('Z', "T");
   std::vector<Captured> want{{'Z', "I"}, {'E', "SERROR\0\0"s}, {'Z', "T"}};
 
   for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
@@ -196,7 +198,8 @@ TEST(FrameScanner, StreamSplitAtEveryPairOfOffsets) {
 }
 
 TEST(FrameScanner, StreamFedOneByteAtATime) {
-  std::string stream = frame('D', "abc") + frame('Z', "I") + frame('D', std::string(300, 'x')) + frame('Z', "T");
+  std::string stream =
+      frame('D', "abc") + frame('Z', "I") + frame('D', std::string(300, 'x')) + frame('Z', "T");
   Relay relay;
   Recorder v("Z");
   for (char c : stream) relay.feed(std::string_view(&c, 1), v);
@@ -319,9 +322,12 @@ TEST(FrameScanner, RandomBuffersAreNeverOverRead) {
       std::mt19937* rng;
       std::string_view input;
       bool inside = true;
-      FrameVerdict on_header(char, std::uint32_t) { return static_cast<FrameVerdict>((*rng)() % 3); }
+      FrameVerdict on_header(char, std::uint32_t) {
+        return static_cast<FrameVerdict>((*rng)() % 3);
+      }
       void on_message(char, std::string_view p) {
-        inside = inside && p.data() >= input.data() && p.data() + p.size() <= input.data() + input.size();
+        inside = inside && p.data() >= input.data() &&
+                 p.data() + p.size() <= input.data() + input.size();
       }
     } v{&rng, data};
     FrameScanner scanner(rng() % 2 ? 16 : 1 << 20);

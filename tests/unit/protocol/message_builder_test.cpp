@@ -17,18 +17,31 @@ TEST(MessageBuilder, EmptyTypedMessage) {
 
 // int32 8 | int32 0x01020304: an untyped (startup-phase) packet has no type byte.
 TEST(MessageBuilder, UntypedMessage) {
-  EXPECT_EQ(MessageBuilder().begin(0).int32(0x01020304).end().take(), "\0\0\0\x08\x01\x02\x03\x04"s);
+  EXPECT_EQ(MessageBuilder().begin(0).int32(0x01020304).end().take(),
+            "\0\0\0\x08\x01\x02\x03\x04"s);
 }
 
 // 'x' | int32 16 | int32 -1 | int16 -2 | int16 0x7f01 | byte 0xff | "ab\0"
 TEST(MessageBuilder, FieldEncodings) {
-  auto out = MessageBuilder().begin('x').int32(-1).int16(-2).int16(0x7f01).byte('\xff').cstr("ab").end().take();
-  EXPECT_EQ(out, "x\0\0\0\x10\xff\xff\xff\xff\xff\xfe\x7f\x01\xff" "ab\0"s);
+  auto out = MessageBuilder()
+                 .begin('x')
+                 .int32(-1)
+                 .int16(-2)
+                 .int16(0x7f01)
+                 .byte('\xff')
+                 .cstr("ab")
+                 .end()
+                 .take();
+  EXPECT_EQ(out,
+            "x\0\0\0\x10\xff\xff\xff\xff\xff\xfe\x7f\x01\xff"
+            "ab\0"s);
 }
 
 TEST(MessageBuilder, BytesKeepEmbeddedNuls) {
   auto out = MessageBuilder().begin('d').bytes("a\0b"s).end().take();
-  EXPECT_EQ(out, "d\0\0\0\x07" "a\0b"s);
+  EXPECT_EQ(out,
+            "d\0\0\0\x07"
+            "a\0b"s);
 }
 
 TEST(MessageBuilder, CstrOfEmptyStringIsOneNul) {
@@ -39,7 +52,10 @@ TEST(MessageBuilder, CstrOfEmptyStringIsOneNul) {
 TEST(MessageBuilder, ChainedMessagesEachGetTheirOwnLength) {
   MessageBuilder b;
   b.begin('P').cstr("abc").end().begin('S').end();
-  EXPECT_EQ(b.data(), "P\0\0\0\x08" "abc\0" "S\0\0\0\x04"s);
+  EXPECT_EQ(b.data(),
+            "P\0\0\0\x08"
+            "abc\0"
+            "S\0\0\0\x04"s);
 }
 
 // A length above 255 needs more than the low byte.

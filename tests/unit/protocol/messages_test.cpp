@@ -14,7 +14,8 @@ namespace {
 using namespace std::string_literals;
 
 std::string be32(std::uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
 }
 
 // The payload of a typed message, after checking that its length field covers exactly the rest.
@@ -76,11 +77,11 @@ TEST(ParseErrorResponse, FallsBackToLocalizedSeverity) {
 }
 
 TEST(ParseErrorResponse, TruncatedInputIsRejected) {
-  EXPECT_FALSE(parse_error_response(""));                         // no terminator at all
-  EXPECT_FALSE(parse_error_response("SERROR\0"s));                 // missing final '\0'
-  EXPECT_FALSE(parse_error_response("SERROR\0Mhalf a mess"s));     // field without NUL
-  EXPECT_FALSE(parse_error_response("M"s));                        // code without a value
-  EXPECT_TRUE(parse_error_response("\0"s));                        // no fields is well formed
+  EXPECT_FALSE(parse_error_response(""));                       // no terminator at all
+  EXPECT_FALSE(parse_error_response("SERROR\0"s));              // missing final '\0'
+  EXPECT_FALSE(parse_error_response("SERROR\0Mhalf a mess"s));  // field without NUL
+  EXPECT_FALSE(parse_error_response("M"s));                     // code without a value
+  EXPECT_TRUE(parse_error_response("\0"s));                     // no fields is well formed
 }
 
 // ---- Authentication ----
@@ -103,8 +104,8 @@ TEST(Authentication, SaslMechanismListExactBytes) {
 }
 
 TEST(ParseAuthentication, RoundTripsEveryRequest) {
-  for (auto req : {AuthRequest::Ok, AuthRequest::CleartextPassword, AuthRequest::Md5Password, AuthRequest::Sasl,
-                   AuthRequest::SaslContinue, AuthRequest::SaslFinal}) {
+  for (auto req : {AuthRequest::Ok, AuthRequest::CleartextPassword, AuthRequest::Md5Password,
+                   AuthRequest::Sasl, AuthRequest::SaslContinue, AuthRequest::SaslFinal}) {
     const std::string payload = payload_of(authentication(req, "data"), 'R');
     auto parsed = parse_authentication(payload);
     ASSERT_TRUE(parsed);
@@ -127,7 +128,9 @@ TEST(ParseAuthentication, TooShortIsRejected) {
 
 // 'S' | int32 25 | "client_encoding\0" | "UTF8\0"
 TEST(ParameterStatus, ExactBytes) {
-  EXPECT_EQ(parameter_status("client_encoding", "UTF8"), "S\0\0\0\x19" "client_encoding\0UTF8\0"s);
+  EXPECT_EQ(parameter_status("client_encoding", "UTF8"),
+            "S\0\0\0\x19"
+            "client_encoding\0UTF8\0"s);
 }
 
 TEST(ParseParameterStatus, RoundTrip) {
@@ -140,9 +143,9 @@ TEST(ParseParameterStatus, RoundTrip) {
 
 TEST(ParseParameterStatus, MalformedIsRejected) {
   EXPECT_FALSE(parse_parameter_status(""));
-  EXPECT_FALSE(parse_parameter_status("name\0"s));           // value missing
-  EXPECT_FALSE(parse_parameter_status("name\0value"s));      // value not terminated
-  EXPECT_FALSE(parse_parameter_status("name\0value\0x"s));   // trailing bytes
+  EXPECT_FALSE(parse_parameter_status("name\0"s));          // value missing
+  EXPECT_FALSE(parse_parameter_status("name\0value"s));     // value not terminated
+  EXPECT_FALSE(parse_parameter_status("name\0value\0x"s));  // trailing bytes
 }
 
 // ---- BackendKeyData ----
@@ -168,13 +171,19 @@ TEST(ParseBackendKeyData, WrongLengthIsRejected) {
 // ---- ReadyForQuery, Terminate, Query ----
 
 // 'Z' | int32 5 | status byte
-TEST(ReadyForQuery, ExactBytes) { EXPECT_EQ(ready_for_query('T'), "Z\0\0\0\x05T"s); }
+TEST(ReadyForQuery, ExactBytes) {
+  EXPECT_EQ(ready_for_query('T'), "Z\0\0\0\x05T"s);
+}
 
 // 'X' | int32 4
-TEST(Terminate, ExactBytes) { EXPECT_EQ(terminate(), "X\0\0\0\x04"s); }
+TEST(Terminate, ExactBytes) {
+  EXPECT_EQ(terminate(), "X\0\0\0\x04"s);
+}
 
 // 'Q' | int32 13 | "SELECT 1\0"
-TEST(Query, ExactBytes) { EXPECT_EQ(query("SELECT 1"), "Q\0\0\0\x0dSELECT 1\0"s); }
+TEST(Query, ExactBytes) {
+  EXPECT_EQ(query("SELECT 1"), "Q\0\0\0\x0dSELECT 1\0"s);
+}
 
 // 'v' | int32 len | int32 newest minor | int32 option count | option names, NUL-terminated
 TEST(NegotiateProtocolVersion, ExactBytes) {
@@ -216,10 +225,14 @@ TEST(CancelRequestMessage, RoundTripsThroughParseStartupPacket) {
 }
 
 // int32 8 | int32 80877103
-TEST(SslRequestMessage, ExactBytes) { EXPECT_EQ(ssl_request(), be32(8) + be32(80877103)); }
+TEST(SslRequestMessage, ExactBytes) {
+  EXPECT_EQ(ssl_request(), be32(8) + be32(80877103));
+}
 
 // 'p' | int32 len | "secret\0"
-TEST(PasswordMessage, ExactBytes) { EXPECT_EQ(password_message("secret"), "p\0\0\0\x0bsecret\0"s); }
+TEST(PasswordMessage, ExactBytes) {
+  EXPECT_EQ(password_message("secret"), "p\0\0\0\x0bsecret\0"s);
+}
 
 TEST(ParsePasswordMessage, AcceptsOneTerminatedString) {
   EXPECT_EQ(parse_password_message("secret\0"s), "secret");
@@ -241,7 +254,11 @@ TEST(SaslInitialResponse, ExactBytes) {
 }
 
 // 'p' | int32 len | data (no terminator, no inner length)
-TEST(SaslResponse, ExactBytes) { EXPECT_EQ(sasl_response("c=biws"), "p\0\0\0\x0a" "c=biws"s); }
+TEST(SaslResponse, ExactBytes) {
+  EXPECT_EQ(sasl_response("c=biws"),
+            "p\0\0\0\x0a"
+            "c=biws"s);
+}
 
 TEST(ParseSaslInitialResponse, RoundTrip) {
   std::string data = "n,,n=,r=abc\0binary"s;
@@ -264,13 +281,16 @@ TEST(ParseSaslInitialResponse, LengthMinusOneMeansNoData) {
 
 TEST(ParseSaslInitialResponse, MalformedIsRejected) {
   EXPECT_FALSE(parse_sasl_initial_response(""));
-  EXPECT_FALSE(parse_sasl_initial_response("SCRAM-SHA-256"));                              // no NUL
-  EXPECT_FALSE(parse_sasl_initial_response("SCRAM-SHA-256\0"s));                           // no length
-  EXPECT_FALSE(parse_sasl_initial_response("SCRAM-SHA-256\0\0\0"s));                       // half a length
-  EXPECT_FALSE(parse_sasl_initial_response("SCRAM-SHA-256\0"s + be32(10) + "short"));      // truncated data
-  EXPECT_FALSE(parse_sasl_initial_response("SCRAM-SHA-256\0"s + be32(2) + "long"));        // trailing bytes
-  EXPECT_FALSE(parse_sasl_initial_response("SCRAM-SHA-256\0"s + be32(0xfffffffe)));        // length -2
-  EXPECT_FALSE(parse_sasl_initial_response("SCRAM-SHA-256\0"s + be32(0x80000000) + "x"));  // INT32_MIN
+  EXPECT_FALSE(parse_sasl_initial_response("SCRAM-SHA-256"));         // no NUL
+  EXPECT_FALSE(parse_sasl_initial_response("SCRAM-SHA-256\0"s));      // no length
+  EXPECT_FALSE(parse_sasl_initial_response("SCRAM-SHA-256\0\0\0"s));  // half a length
+  EXPECT_FALSE(
+      parse_sasl_initial_response("SCRAM-SHA-256\0"s + be32(10) + "short"));  // truncated data
+  EXPECT_FALSE(
+      parse_sasl_initial_response("SCRAM-SHA-256\0"s + be32(2) + "long"));  // trailing bytes
+  EXPECT_FALSE(parse_sasl_initial_response("SCRAM-SHA-256\0"s + be32(0xfffffffe)));  // length -2
+  EXPECT_FALSE(
+      parse_sasl_initial_response("SCRAM-SHA-256\0"s + be32(0x80000000) + "x"));  // INT32_MIN
 }
 
 // ---- DataRow and the extended-protocol query ----
@@ -288,11 +308,11 @@ TEST(ParseDataRow, ColumnsAndNulls) {
 
 TEST(ParseDataRow, MalformedIsRejected) {
   EXPECT_FALSE(parse_data_row(""));
-  EXPECT_FALSE(parse_data_row("\0\1"s));                      // a column promised, none there
-  EXPECT_FALSE(parse_data_row("\0\1"s + be32(5) + "abc"));    // truncated value
-  EXPECT_FALSE(parse_data_row("\0\1"s + be32(1) + "ab"));     // trailing bytes
-  EXPECT_FALSE(parse_data_row("\xff\xff"s));                  // negative count
-  EXPECT_FALSE(parse_data_row("\0\1"s + be32(0xfffffffe)));   // length -2
+  EXPECT_FALSE(parse_data_row("\0\1"s));                     // a column promised, none there
+  EXPECT_FALSE(parse_data_row("\0\1"s + be32(5) + "abc"));   // truncated value
+  EXPECT_FALSE(parse_data_row("\0\1"s + be32(1) + "ab"));    // trailing bytes
+  EXPECT_FALSE(parse_data_row("\xff\xff"s));                 // negative count
+  EXPECT_FALSE(parse_data_row("\0\1"s + be32(0xfffffffe)));  // length -2
 }
 
 // Parse 'P' | Bind 'B' | Execute 'E' | Sync 'S', each with a correct length.
@@ -310,7 +330,8 @@ TEST(ExtendedQuery, IsParseBindExecuteSync) {
   }
   EXPECT_EQ(pos, bytes.size());
   EXPECT_EQ(types, "PBES");
-  // Bind: portal "" | statement "" | int16 0 formats | int16 1 param | int32 2 "42" | int16 0 result formats
+  // Bind: portal "" | statement "" | int16 0 formats | int16 1 param | int32 2 "42" | int16 0
+  // result formats
   EXPECT_NE(bytes.find("\0\0\0\0\0\1\0\0\0\x02"
                        "42\0\0"s),
             std::string::npos);

@@ -14,7 +14,8 @@ namespace {
 using namespace std::string_literals;
 
 std::string be32(std::uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
 }
 
 StartupMessage expect_startup(const Result<StartupPacket>& r) {
@@ -26,13 +27,15 @@ StartupMessage expect_startup(const Result<StartupPacket>& r) {
   return std::get<StartupMessage>(r.value());
 }
 
-void expect_error(const Result<StartupPacket>& r, std::string_view sqlstate, std::string_view message) {
+void expect_error(const Result<StartupPacket>& r, std::string_view sqlstate,
+                  std::string_view message) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().sqlstate, sqlstate);
   EXPECT_EQ(r.error().message, message);
 }
 
-constexpr std::string_view kBadLayout = "invalid startup packet layout: expected terminator as last byte";
+constexpr std::string_view kBadLayout =
+    "invalid startup packet layout: expected terminator as last byte";
 
 // int32 196608 (3.0) | "user\0alice\0" | "database\0db1\0" | "application_name\0psql\0" | "\0"
 TEST(ParseStartupPacket, V3WithParamsKeepsClientOrder) {
@@ -112,7 +115,8 @@ TEST(ParseStartupPacket, SslRequest) {
 }
 
 TEST(ParseStartupPacket, SslRequestWithExtraBytesIsRejected) {
-  expect_error(parse_startup_packet(be32(kSslRequestCode) + "x"s), "08P01", "invalid length of startup packet");
+  expect_error(parse_startup_packet(be32(kSslRequestCode) + "x"s), "08P01",
+               "invalid length of startup packet");
 }
 
 // int32 80877104 (1234 << 16 | 5680), nothing else
@@ -142,7 +146,8 @@ TEST(ParseStartupPacket, CancelRequestWithWrongLengthIsRejected) {
   expect_error(parse_startup_packet(be32(kCancelRequestCode)), "08P01", kMsg);
   expect_error(parse_startup_packet(be32(kCancelRequestCode) + be32(1)), "08P01", kMsg);
   expect_error(parse_startup_packet(be32(kCancelRequestCode) + be32(1) + "\0\0\0"s), "08P01", kMsg);
-  expect_error(parse_startup_packet(be32(kCancelRequestCode) + be32(1) + be32(2) + "x"s), "08P01", kMsg);
+  expect_error(parse_startup_packet(be32(kCancelRequestCode) + be32(1) + be32(2) + "x"s), "08P01",
+               kMsg);
 }
 
 TEST(ParseStartupPacket, Protocol2IsUnsupported) {
