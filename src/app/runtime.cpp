@@ -13,6 +13,18 @@ std::string default_pgpass_path() {
   return {};
 }
 
+namespace {
+
+// "FILE:LINE: KEY: message", the format of every configuration problem.
+std::string problem_at_key(const config::Config& c, const std::string& key,
+                           const std::string& message) {
+  auto it = c.key_lines.find(key);
+  return config::Problem{c.source_path, it == c.key_lines.end() ? 0 : it->second, key, message}
+      .to_string();
+}
+
+}  // namespace
+
 BuildResult build_settings(const std::string& config_path) {
   auto loaded = config::load_config(config_path);
   std::vector<std::string> problems;
@@ -29,7 +41,7 @@ BuildResult build_settings(const std::string& config_path) {
     if (users)
       settings->users = std::move(users.value());
     else
-      problems.push_back(config_path + ": auth_file: " + users.error().message);
+      problems.push_back(problem_at_key(c, "auth_file", users.error().message));
   }
   std::string pgpass = c.pgpass_file.empty() ? default_pgpass_path() : c.pgpass_file;
   if (!pgpass.empty()) settings->pgpass = auth::load_pgpass(pgpass);
@@ -39,14 +51,14 @@ BuildResult build_settings(const std::string& config_path) {
     if (tls)
       settings->client_tls = tls.value();
     else
-      problems.push_back(config_path + ": ssl: " + tls.error().message);
+      problems.push_back(problem_at_key(c, tls.error().detail, tls.error().message));
   }
   if (c.backend_encryption) {
     auto tls = net::make_client_tls_context(c.backend_ssl_ca_cert);
     if (tls)
       settings->backend_tls = tls.value();
     else
-      problems.push_back(config_path + ": backend_encryption: " + tls.error().message);
+      problems.push_back(problem_at_key(c, tls.error().detail, tls.error().message));
   }
   if (!problems.empty()) return problems;
   return std::shared_ptr<const frontend::Settings>(std::move(settings));

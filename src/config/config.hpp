@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,7 @@ struct BackendServer {
 
 struct Config {
   std::string source_path;
+  std::map<std::string, int> key_lines;  // line of each top-level key, for later error messages
 
   // Listening
   std::vector<std::string> listen_addresses{"127.0.0.1"};

@@ -306,6 +306,7 @@ void load_root(Validator& v, const YAML::Node& root, Config& c) {
       continue;
     }
     const std::string key = kv.first.Scalar();
+    c.key_lines.emplace(key, kv.first.Mark().line + 1);
     if (!seen.insert(key).second) {
       v.problem(kv.first, key, "set more than once");
       continue;

@@ -35,6 +35,25 @@ std::string param_or(const protocol::StartupMessage& m, std::string_view name,
   return v ? *v : fallback;
 }
 
+// The checks PostgreSQL makes on a startup packet before authentication, and max_client_conn.
+std::optional<Error> refuse_startup(const protocol::StartupMessage& startup, int clients,
+                                    const config::Config& cfg) {
+  if (clients > cfg.max_client_conn) {
+    return make_error(sqlstate::kTooManyConnections, "sorry, too many clients already",
+                      fmt::format("max_client_conn is {}.", cfg.max_client_conn));
+  }
+  const std::string* user = startup.find("user");
+  if (!user || user->empty()) {
+    return make_error(sqlstate::kInvalidAuthorization,
+                      "no PostgreSQL user name specified in startup packet");
+  }
+  if (startup.find("replication")) {
+    return make_error(sqlstate::kFeatureNotSupported,
+                      "pgbalancer does not support replication connections");
+  }
+  return std::nullopt;
+}
+
 awaitable<void> send_fatal(net::Stream& client, const Error& error) {
   if (!client.is_open()) co_return;
   auto msg = protocol::error_response(error, "FATAL");
@@ -80,34 +99,18 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   }
   auto& startup = std::get<protocol::StartupMessage>(*first);
 
-  if (counter.value() > cfg.max_client_conn) {
-    auto error = make_error(sqlstate::kTooManyConnections, "sorry, too many clients already",
-                            fmt::format("max_client_conn is {}.", cfg.max_client_conn));
-    co_await send_fatal(client, error);
+  if (auto refusal = refuse_startup(startup, counter.value(), cfg)) {
+    co_await send_fatal(client, *refusal);
     co_return;
   }
-  const std::string* user_param = startup.find("user");
-  if (!user_param || user_param->empty()) {
-    auto error = make_error(sqlstate::kInvalidAuthorization,
-                            "no PostgreSQL user name specified in startup packet");
-    co_await send_fatal(client, error);
-    co_return;
-  }
-  if (startup.find("replication")) {
-    auto error = make_error(sqlstate::kFeatureNotSupported,
-                            "pgbalancer does not support replication connections");
-    co_await send_fatal(client, error);
-    co_return;
-  }
-  std::string user = *user_param;
+  std::string user = *startup.find("user");
   std::string database = param_or(startup, "database", user);
   if (!startup.find("database")) startup.params.emplace_back("database", database);
 
-  std::string greeting;
   if (startup.minor > 0 || !startup.protocol_options.empty()) {
-    greeting += protocol::negotiate_protocol_version(0, startup.protocol_options);
+    auto negotiate = protocol::negotiate_protocol_version(0, startup.protocol_options);
+    if (co_await client.write_all(asio::buffer(negotiate))) co_return;
   }
-  if (!greeting.empty() && co_await client.write_all(asio::buffer(greeting))) co_return;
 
   ByteBuffer client_buffer(backend::kRelayBufferSize);
   auto creds =

@@ -11,8 +11,12 @@ namespace pgb::net {
 namespace ssl = boost::asio::ssl;
 
 namespace {
-Error tls_error(std::string what, const boost::system::error_code& ec) {
-  return make_error(sqlstate::kInternalError, fmt::format("{}: {}", what, ec.message()));
+// The setting's name goes in `detail` so the caller can point at its line in the file.
+Error tls_error(std::string_view setting, const std::string& file,
+                const boost::system::error_code& ec) {
+  return make_error(sqlstate::kInternalError,
+                    fmt::format("cannot load \"{}\": {}", file, ec.message()),
+                    std::string(setting));
 }
 
 void harden(ssl::context& ctx) {
@@ -30,15 +34,15 @@ Result<std::shared_ptr<ssl::context>> make_server_tls_context(const std::string&
   harden(*ctx);
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(cert_file, ec);
-  if (ec) return tls_error(fmt::format("cannot load ssl_cert \"{}\"", cert_file), ec);
+  if (ec) return tls_error("ssl_cert", cert_file, ec);
   ctx->use_private_key_file(key_file, ssl::context::pem, ec);
-  if (ec) return tls_error(fmt::format("cannot load ssl_key \"{}\"", key_file), ec);
+  if (ec) return tls_error("ssl_key", key_file, ec);
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
-    return make_error(sqlstate::kInternalError, "ssl_key does not match ssl_cert");
+    return make_error(sqlstate::kInternalError, "the key does not match ssl_cert", "ssl_key");
   }
   if (!ca_file.empty()) {
     ctx->load_verify_file(ca_file, ec);
-    if (ec) return tls_error(fmt::format("cannot load ssl_ca_cert \"{}\"", ca_file), ec);
+    if (ec) return tls_error("ssl_ca_cert", ca_file, ec);
     ctx->set_verify_mode(ssl::verify_peer);  // verify a client certificate if one is sent
   }
   return ctx;
@@ -50,7 +54,7 @@ Result<std::shared_ptr<ssl::context>> make_client_tls_context(const std::string&
   if (!ca_file.empty()) {
     boost::system::error_code ec;
     ctx->load_verify_file(ca_file, ec);
-    if (ec) return tls_error(fmt::format("cannot load backend_ssl_ca_cert \"{}\"", ca_file), ec);
+    if (ec) return tls_error("backend_ssl_ca_cert", ca_file, ec);
   }
   return ctx;
 }

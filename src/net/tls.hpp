@@ -1,4 +1,5 @@
 // TLS contexts built from the configuration: TLS 1.2 minimum on both sides.
+// On failure the Error's `detail` names the setting whose file is at fault (e.g. "ssl_key").
 #pragma once
 
 #include "common/result.hpp"

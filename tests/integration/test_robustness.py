@@ -1,6 +1,7 @@
 """Less obvious contract points: timeouts that must *not* fire, counter/slot leaks,
 fragmented frames, TLS buffering, client->server backpressure, backend restarts."""
 
+import os
 import socket
 import struct
 import threading
@@ -146,6 +147,8 @@ def test_abandoned_sessions_return_backend(pgbalancer, pg):
     assert len(pg.backend_pids("alice")) <= 1
 
 
+@pytest.mark.skipif(os.environ.get("PGB_SANITIZED") == "1",
+                    reason="AddressSanitizer's quarantine keeps freed memory on purpose")
 @pytest.mark.timeout(120)
 def test_connect_disconnect_churn_memory(pgbalancer):
     """1000 login/logout cycles must not grow RSS noticeably (leak check)."""
