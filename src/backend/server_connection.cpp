@@ -9,6 +9,7 @@
 #include "protocol/byte_reader.hpp"
 #include "protocol/codes.hpp"
 #include "protocol/messages.hpp"
+#include "protocol/parameters.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -124,7 +125,7 @@ awaitable<Status> ServerConnection::login(const ConnectOptions& options) {
       }
       case 'S': {
         auto kv = protocol::parse_parameter_status(msg->payload);
-        if (kv) parameters_.emplace_back(kv->first, kv->second);
+        if (kv) login_parameters_.emplace_back(kv->first, kv->second);
         break;
       }
       case 'K': {
@@ -132,7 +133,7 @@ awaitable<Status> ServerConnection::login(const ConnectOptions& options) {
         if (key) std::tie(process_id_, secret_key_) = *key;
         break;
       }
-      case 'Z': co_return Ok{};
+      case 'Z': parameters_ = login_parameters_; co_return Ok{};
       case 'N':
       case 'v': break;  // notices and protocol negotiation carry nothing we act on
       default:
@@ -218,8 +219,12 @@ awaitable<Status> ServerConnection::authenticate(std::string_view payload,
   co_return Ok{};
 }
 
-awaitable<Status> ServerConnection::reset(const std::string& query,
-                                          std::chrono::milliseconds timeout) {
+void ServerConnection::note_parameter(std::string_view name, std::string_view value) {
+  protocol::set_parameter(parameters_, name, value);
+}
+
+awaitable<Status> ServerConnection::run_simple(const std::string& query,
+                                               std::chrono::milliseconds timeout) {
   auto executor = co_await asio::this_coro::executor;
   net::Watchdog watchdog(executor, timeout, [this] { stream_->close(); });
   auto q = protocol::query(query);
@@ -229,14 +234,16 @@ awaitable<Status> ServerConnection::reset(const std::string& query,
   for (;;) {
     auto msg = co_await read_message(*stream_, buffer_, protocol::kMaxMessageLength);
     if (!msg) co_return msg.error();
-    if (msg->type == 'E') {
+    if (msg->type == 'S') {
+      auto kv = protocol::parse_parameter_status(msg->payload);
+      if (kv) note_parameter(kv->first, kv->second);
+    } else if (msg->type == 'E') {
       auto fields = protocol::parse_error_response(msg->payload);
       outcome = fields ? fields->error
                        : make_error(sqlstate::kProtocolViolation, "malformed ErrorResponse");
     } else if (msg->type == 'Z') {
       if (outcome && (msg->payload.empty() || msg->payload[0] != 'I')) {
-        outcome =
-            make_error(sqlstate::kInternalError, "server_reset_query left a transaction open");
+        outcome = make_error(sqlstate::kInternalError, "the query left a transaction open");
       }
       co_return outcome;
     }

@@ -50,9 +50,10 @@ class ServerConnection {
   static awaitable<Result<std::unique_ptr<ServerConnection>>> connect(
       const ConnectOptions& options);
 
-  // Runs `query` and waits for ReadyForQuery(idle); the connection is reusable only if this
-  // succeeds.
-  awaitable<Status> reset(const std::string& query, std::chrono::milliseconds timeout);
+  // Runs `query` (server_reset_query, parameter sync) and waits for ReadyForQuery(idle),
+  // recording the ParameterStatus values it reports; any error fails it, and then the
+  // connection must not be reused.
+  awaitable<Status> run_simple(const std::string& query, std::chrono::milliseconds timeout);
   // Runs one statement with text parameters (extended protocol) and returns its rows as text.
   // For pgbalancer's own small lookups (auth_query), never for client traffic.
   using Row = std::vector<std::optional<std::string>>;
@@ -67,7 +68,10 @@ class ServerConnection {
   const BackendAddress& address() const { return address_; }
   std::int32_t process_id() const { return process_id_; }
   std::int32_t secret_key() const { return secret_key_; }
+  // ParameterStatus values as reported at login, and as they are now.
+  const protocol::Parameters& login_parameters() const { return login_parameters_; }
   const protocol::Parameters& parameters() const { return parameters_; }
+  void note_parameter(std::string_view name, std::string_view value);
   Clock::time_point created_at() const { return created_at_; }
   Clock::time_point last_used() const { return last_used_; }
   void touch() { last_used_ = Clock::now(); }
@@ -83,7 +87,8 @@ class ServerConnection {
   BackendAddress address_;
   std::int32_t process_id_ = 0;
   std::int32_t secret_key_ = 0;
-  protocol::Parameters parameters_;  // ParameterStatus values reported at login
+  protocol::Parameters login_parameters_;
+  protocol::Parameters parameters_;
   Clock::time_point created_at_ = Clock::now();
   Clock::time_point last_used_ = created_at_;
 };

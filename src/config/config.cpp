@@ -33,6 +33,15 @@ std::size_t Config::primary_index() const {
   return 0;
 }
 
+PoolMode Config::pool_mode_for(const std::string& database, const std::string& user) const {
+  if (auto u = users.find(user); u != users.end() && u->second.pool_mode)
+    return *u->second.pool_mode;
+  if (auto d = databases.find(database); d != databases.end() && d->second.pool_mode) {
+    return *d->second.pool_mode;
+  }
+  return pool_mode;
+}
+
 std::vector<std::string> restart_required_changes(const Config& a, const Config& b) {
   std::vector<std::string> changed;
   if (a.listen_addresses != b.listen_addresses) changed.emplace_back("listen_addresses");

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,11 @@ struct BackendServer {
   Role role = Role::Primary;
 };
 
+// Per-database or per-user settings that override the global ones.
+struct PoolOverride {
+  std::optional<PoolMode> pool_mode;
+};
+
 struct Config {
   std::string source_path;
   std::map<std::string, int> key_lines;  // line of each top-level key, for later error messages
@@ -43,6 +49,10 @@ struct Config {
   int max_pool = 20;
   int max_client_conn = 1000;
   std::string server_reset_query = "DISCARD ALL";
+  std::map<std::string, PoolOverride> databases;
+  std::map<std::string, PoolOverride> users;
+  // GUC_REPORT parameters kept in line across shared connections, besides the default six.
+  std::vector<std::string> track_extra_parameters;
 
   // Authentication
   AuthType auth_type = AuthType::ScramSha256;
@@ -66,6 +76,8 @@ struct Config {
   Millis server_connect_timeout{15'000};
   Millis server_idle_timeout{600'000};
   Millis server_lifetime{3'600'000};
+  Millis client_idle_timeout{0};       // 0: never
+  Millis idle_transaction_timeout{0};  // 0: never
 
   // Protocol
   std::uint32_t max_message_size = 1u << 30;  // 1 GB, PostgreSQL's own limit
@@ -74,6 +86,8 @@ struct Config {
 
   // The backend sessions go to until routing arrives: the first primary.
   std::size_t primary_index() const;
+  // users: beats databases: beats the global pool_mode, as in pgbouncer.
+  PoolMode pool_mode_for(const std::string& database, const std::string& user) const;
 };
 
 // Settings that only take effect at start-up; a reload that changes them says so.

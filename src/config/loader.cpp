@@ -34,10 +34,7 @@ const std::set<std::string, std::less<>> kNotSupportedYet = {"rest_api",
                                                              "reserve_pool_timeout",
                                                              "max_db_connections",
                                                              "max_user_connections",
-                                                             "client_idle_timeout",
-                                                             "idle_transaction_timeout",
                                                              "max_prepared_statements",
-                                                             "track_extra_parameters",
                                                              "unix_socket_dir",
                                                              "etcd",
                                                              "sr_check_period",
@@ -205,6 +202,42 @@ void load_backend(Validator& v, const YAML::Node& node, std::size_t index, Backe
   if (!has_host) v.problem(node, prefix + ".hostname", "missing");
 }
 
+void load_pool_mode(Validator& v, const YAML::Node& n, const std::string& key, PoolMode& out) {
+  v.one_of(n, key, out,
+           {{"session", PoolMode::Session},
+            {"transaction", PoolMode::Transaction},
+            {"statement", PoolMode::Statement}});
+}
+
+// databases: / users: sections, each a map of name -> settings that override the global ones.
+void load_overrides(Validator& v, const YAML::Node& n, const std::string& key,
+                    std::map<std::string, PoolOverride>& out) {
+  if (!n.IsMap()) {
+    v.problem(n, key, "expected a mapping of names to settings");
+    return;
+  }
+  for (const auto& entry : n) {
+    std::string name = entry.first.Scalar();
+    std::string prefix = key + "." + name;
+    if (!entry.second.IsMap()) {
+      v.problem(entry.second, prefix, "expected a mapping of settings (e.g. pool_mode)");
+      continue;
+    }
+    PoolOverride o;
+    for (const auto& kv : entry.second) {
+      std::string setting = kv.first.Scalar();
+      if (setting == "pool_mode") {
+        PoolMode mode = PoolMode::Session;
+        load_pool_mode(v, kv.second, prefix + ".pool_mode", mode);
+        o.pool_mode = mode;
+      } else {
+        v.problem(kv.first, prefix + "." + setting, "unknown key (expected pool_mode)");
+      }
+    }
+    out[name] = o;
+  }
+}
+
 void load_listen_addresses(Validator& v, const YAML::Node& n, std::vector<std::string>& out) {
   std::vector<std::string> addresses;
   if (n.IsSequence()) {
@@ -246,18 +279,22 @@ void load_root(Validator& v, const YAML::Node& root, Config& c) {
            c.backend_servers.push_back(std::move(server));
          }
        }},
-      {"pool_mode",
+      {"pool_mode", [&](auto& n, auto& k) { load_pool_mode(v, n, k, c.pool_mode); }},
+      {"databases", [&](auto& n, auto& k) { load_overrides(v, n, k, c.databases); }},
+      {"users", [&](auto& n, auto& k) { load_overrides(v, n, k, c.users); }},
+      {"track_extra_parameters",
        [&](auto& n, auto& k) {
-         v.one_of(n, k, c.pool_mode,
-                  {{"session", PoolMode::Session},
-                   {"transaction", PoolMode::Transaction},
-                   {"statement", PoolMode::Statement}});
-         if (c.pool_mode != PoolMode::Session) {
-           v.problem(n, k,
-                     fmt::format("pool_mode {} is not supported yet (only session)",
-                                 to_string(c.pool_mode)));
+         if (!n.IsSequence()) {
+           v.problem(n, k, "expected a list of parameter names");
+           return;
+         }
+         for (const auto& item : n) {
+           if (v.scalar(item, k)) c.track_extra_parameters.push_back(item.Scalar());
          }
        }},
+      {"client_idle_timeout", [&](auto& n, auto& k) { v.duration(n, k, c.client_idle_timeout); }},
+      {"idle_transaction_timeout",
+       [&](auto& n, auto& k) { v.duration(n, k, c.idle_transaction_timeout); }},
       {"max_pool", [&](auto& n, auto& k) { v.integer(n, k, c.max_pool, 1, 10'000); }},
       {"max_client_conn",
        [&](auto& n, auto& k) { v.integer(n, k, c.max_client_conn, 1, 1'000'000); }},

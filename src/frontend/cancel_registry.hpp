@@ -23,14 +23,17 @@ class CancelRegistry {
   using Key =
       std::pair<std::int32_t, std::int32_t>;  // (process id, secret key) as the client knows them
 
-  // Registers `target` under a fresh random secret for `process_id`; returns the client's key.
-  Key add(std::int32_t process_id, const CancelTarget& target);
+  // Registers a fresh random secret for `process_id` (with `target`, or none until one is set);
+  // returns the client's key.
+  Key add(std::int32_t process_id, std::optional<CancelTarget> target);
+  // Transaction pooling: the backend running the client's queries changes with every lease.
+  void update(const Key& key, std::optional<CancelTarget> target);
   void remove(const Key& key);
   std::optional<CancelTarget> find(const Key& key);
 
  private:
   std::mutex mutex_;
-  std::map<Key, CancelTarget> targets_;
+  std::map<Key, std::optional<CancelTarget>> targets_;
 };
 
 }  // namespace pgb::frontend

@@ -1,6 +1,7 @@
 // A client session: the path of one connection through startup, auth, pool and relay.
 #include "frontend/client_session.hpp"
 
+#include "auth/crypto.hpp"
 #include "backend/server_connection.hpp"
 #include "common/log.hpp"
 #include "common/sqlstate.hpp"
@@ -8,9 +9,14 @@
 #include "frontend/relay.hpp"
 #include "frontend/startup.hpp"
 #include "net/watchdog.hpp"
+#include "pool/pool_registry.hpp"
 #include "protocol/messages.hpp"
+#include "protocol/parameters.hpp"
 
 #include <boost/asio/this_coro.hpp>
+
+#include <algorithm>
+#include <cstring>
 
 namespace pgb::frontend {
 namespace {
@@ -74,6 +80,208 @@ awaitable<void> forward_cancel(SharedState& shared, const protocol::CancelReques
               target->address.port, status.error().message);
 }
 
+// A client past authentication, about to be served in its pool mode.
+struct LoggedIn {
+  net::Stream& client;
+  ByteBuffer& buffer;
+  SharedState& shared;
+  const Settings& settings;
+  std::string user, database, peer;
+  protocol::Parameters params;  // from the startup packet, database included
+  backend::Credentials credentials;
+
+  const config::Config& cfg() const { return settings.config; }
+
+  backend::ConnectOptions connect_options(protocol::Parameters startup_params) const {
+    std::size_t node = cfg().primary_index();
+    const auto& server = cfg().backend_servers[node];
+    return backend::ConnectOptions{
+        backend::BackendAddress{node, server.hostname, server.port},
+        std::move(startup_params),
+        credentials,
+        settings.backend_tls,
+        !cfg().backend_ssl_ca_cert.empty(),
+        cfg().server_connect_timeout,
+    };
+  }
+
+  std::shared_ptr<pool::Pool> pool_for(const backend::ConnectOptions& options) const {
+    return shared.pools().get(
+        pool::make_pool_key(options.address.node_index, options.startup_params),
+        fmt::format("{}@{}/{}:{}", user, database, options.address.host, options.address.port));
+  }
+
+  RelayOptions relay_options(Release release) const {
+    return RelayOptions{cfg().max_message_size,    release,
+                        cfg().server_reset_query,  cfg().server_connect_timeout,
+                        cfg().client_idle_timeout, cfg().idle_transaction_timeout};
+  }
+};
+
+awaitable<Result<pool::Lease>> lease_for(const LoggedIn& s, pool::Pool& pool,
+                                         const backend::ConnectOptions& options) {
+  pool::Pool::Connector connect = [&]() { return backend::ServerConnection::connect(options); };
+  auto deadline = std::chrono::steady_clock::now() + s.cfg().query_wait_timeout;
+  auto lease = co_await pool.acquire(s.cfg().max_pool, deadline, connect);
+  if (!lease) {
+    log::info("client {} user \"{}\" database \"{}\": no server connection: {} {}", s.peer, s.user,
+              s.database, lease.error().message, lease.error().detail);
+  }
+  co_return lease;
+}
+
+std::string greeting(const protocol::Parameters& params, CancelRegistry::Key key) {
+  std::string out;
+  for (const auto& [name, value] : params) out += protocol::parameter_status(name, value);
+  out += protocol::backend_key_data(key.first, key.second);
+  out += protocol::ready_for_query('I');
+  return out;
+}
+
+CancelTarget cancel_target(backend::ServerConnection& conn) {
+  return CancelTarget{conn.address(), conn.process_id(), conn.secret_key()};
+}
+
+// Session pooling: one server connection, started with the client's own parameters, for the
+// whole session; its real process id goes to the client, so pg_backend_pid() matches.
+awaitable<void> run_session_mode(LoggedIn& s) {
+  auto options = s.connect_options(s.params);
+  auto pool = s.pool_for(options);
+  auto lease = co_await lease_for(s, *pool, options);
+  if (!lease) {
+    co_await send_fatal(s.client, lease.error());
+    co_return;
+  }
+  backend::ServerConnection& conn = lease->conn();
+  auto cancel_key = s.shared.cancels().add(conn.process_id(), cancel_target(conn));
+  auto welcome = greeting(conn.parameters(), cancel_key);
+  log::debug("client {} logged in as \"{}\" to \"{}\" (session mode, server pid {}, tls {})",
+             s.peer, s.user, s.database, conn.process_id(), s.client.is_tls());
+
+  RelayOutcome outcome;
+  ClientView view{s.peer, {}, {}, false};
+  auto relay_options = s.relay_options(Release::AtSessionEnd);
+  if (!co_await s.client.write_all(asio::buffer(welcome))) {
+    outcome = co_await relay(s.client, s.buffer, conn, relay_options, view);
+  }
+  s.shared.cancels().remove(cancel_key);
+  if (outcome.client_error) co_await send_fatal(s.client, *outcome.client_error);
+  s.client.close();
+  log::debug("client {} session ended: {}", s.peer, outcome.end_reason);
+  if (outcome.server_reusable) {
+    lease->give_back();
+  } else {
+    lease->discard();
+  }
+}
+
+bool is_tracked(const ClientView& view, std::string_view name) {
+  return std::any_of(view.tracked.begin(), view.tracked.end(),
+                     [&](const std::string& t) { return protocol::same_parameter(t, name); });
+}
+
+// Transaction and statement pooling: a server connection only while a transaction (or
+// statement) runs. Server connections are started without the parameters pgbalancer keeps
+// in line itself, so clients that differ only in those share them.
+awaitable<void> run_transaction_mode(LoggedIn& s) {
+  Release release = s.cfg().pool_mode_for(s.database, s.user) == config::PoolMode::Statement
+                        ? Release::AfterStatement
+                        : Release::AfterTransaction;
+  ClientView view{s.peer, protocol::default_tracked_parameters(), {}, false};
+  for (const auto& extra : s.cfg().track_extra_parameters) view.tracked.push_back(extra);
+  // Tracked settings go through parameter sync rather than into the server's startup packet,
+  // including `options=-c name=value` when it holds nothing but tracked settings.
+  protocol::Parameters server_params, client_settings;
+  for (const auto& [name, value] : s.params) {
+    auto settings = name == "options" ? protocol::parse_startup_options(value) : std::nullopt;
+    bool all_tracked =
+        settings && std::all_of(settings->begin(), settings->end(),
+                                [&](const auto& kv) { return is_tracked(view, kv.first); });
+    if (all_tracked) {
+      client_settings.insert(client_settings.end(), settings->begin(), settings->end());
+    } else if (is_tracked(view, name)) {
+      client_settings.emplace_back(name, value);
+    } else {
+      server_params.emplace_back(name, value);
+    }
+  }
+  auto options = s.connect_options(server_params);
+  auto pool = s.pool_for(options);
+
+  auto welcome = pool->welcome_parameters();
+  if (!welcome) {  // the pool's first client: learn the server's parameters from a connection
+    auto lease = co_await lease_for(s, *pool, options);
+    if (!lease) {
+      co_await send_fatal(s.client, lease.error());
+      co_return;
+    }
+    welcome = lease->conn().login_parameters();
+    lease->give_back();
+  }
+  view.wanted = *welcome;
+  for (const auto& [name, value] : client_settings)
+    protocol::set_parameter(view.wanted, name, value);
+  // No single backend represents the client, so its process id is made up, as pgbouncer does.
+  std::int32_t pseudo_pid;
+  auto random = auth::random_bytes(sizeof pseudo_pid);
+  std::memcpy(&pseudo_pid, random.data(), sizeof pseudo_pid);
+  pseudo_pid &= 0x7fffffff;
+  auto cancel_key = s.shared.cancels().add(pseudo_pid, std::nullopt);
+  auto hello = greeting(view.wanted, cancel_key);
+  log::debug("client {} logged in as \"{}\" to \"{}\" ({} mode, tls {})", s.peer, s.user,
+             s.database, release == Release::AfterStatement ? "statement" : "transaction",
+             s.client.is_tls());
+  auto relay_options = s.relay_options(release);
+  std::optional<Error> farewell;
+  if (co_await s.client.write_all(asio::buffer(hello))) s.client.close();
+
+  while (s.client.is_open()) {
+    auto wait = co_await wait_for_request(s.client, s.buffer, s.cfg().client_idle_timeout);
+    if (wait == ClientWait::IdleTimeout) {
+      farewell = make_error(sqlstate::kIdleSessionTimeout,
+                            "terminating connection due to idle-session timeout",
+                            "client_idle_timeout expired.");
+    } else if (wait == ClientWait::ProtocolError) {
+      farewell = make_error(sqlstate::kProtocolViolation, "invalid frontend message type");
+    }
+    if (wait != ClientWait::Request) break;
+
+    auto lease = co_await lease_for(s, *pool, options);
+    if (!lease) {
+      farewell = lease.error();
+      break;
+    }
+    backend::ServerConnection& conn = lease->conn();
+    auto sync = protocol::parameter_sync_query(view.tracked, conn.parameters(), view.wanted);
+    if (!sync.empty()) {
+      auto synced = co_await conn.run_simple(sync, s.cfg().server_connect_timeout);
+      if (!synced) {
+        log::warn("client {}: could not bring server parameters in line: {}", s.peer,
+                  synced.error().message);
+        lease->discard();
+        farewell = synced.error();
+        break;
+      }
+    }
+    s.shared.cancels().update(cancel_key, cancel_target(conn));
+    auto outcome = co_await relay(s.client, s.buffer, conn, relay_options, view);
+    s.shared.cancels().update(cancel_key, std::nullopt);
+    if (outcome.server_reusable) {
+      lease->give_back();
+    } else {
+      lease->discard();
+    }
+    if (outcome.session_over) {
+      farewell = outcome.client_error;
+      log::debug("client {} session ended: {}", s.peer, outcome.end_reason);
+      break;
+    }
+  }
+  s.shared.cancels().remove(cancel_key);
+  if (farewell) co_await send_fatal(s.client, *farewell);
+  s.client.close();
+}
+
 }  // namespace
 
 awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
@@ -121,59 +329,22 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   }
   login_deadline.reset();  // from here on, query_wait_timeout and server_connect_timeout apply
 
-  std::size_t node = cfg.primary_index();
-  const config::BackendServer& server = cfg.backend_servers[node];
   auto ok = protocol::authentication(protocol::AuthRequest::Ok);
   if (co_await client.write_all(asio::buffer(ok))) co_return;
 
-  backend::ConnectOptions connect_options{
-      backend::BackendAddress{node, server.hostname, server.port},
-      startup.params,
-      *creds,
-      settings->backend_tls,
-      !cfg.backend_ssl_ca_cert.empty(),
-      cfg.server_connect_timeout,
-  };
-  auto pool =
-      shared.pools().get(pool::make_pool_key(node, startup.params),
-                         fmt::format("{}@{}/{}:{}", user, database, server.hostname, server.port));
-  pool::Pool::Connector connect = [&]() {
-    return backend::ServerConnection::connect(connect_options);
-  };
-  auto lease = co_await pool->acquire(
-      cfg.max_pool, std::chrono::steady_clock::now() + cfg.query_wait_timeout, connect);
-  if (!lease) {
-    log::info("client {} user \"{}\" database \"{}\": no server connection: {} {}", peer, user,
-              database, lease.error().message, lease.error().detail);
-    co_await send_fatal(client, lease.error());
-    co_return;
-  }
-  backend::ServerConnection& conn = lease->conn();
-
-  CancelTarget target{conn.address(), conn.process_id(), conn.secret_key()};
-  auto cancel_key = shared.cancels().add(conn.process_id(), target);
-  std::string welcome;
-  for (const auto& [name, value] : conn.parameters())
-    welcome += protocol::parameter_status(name, value);
-  welcome += protocol::backend_key_data(cancel_key.first, cancel_key.second);
-  welcome += protocol::ready_for_query('I');
-  log::debug("client {} logged in as \"{}\" to \"{}\" (server pid {}, tls {})", peer, user,
-             database, conn.process_id(), client.is_tls());
-
-  RelayOutcome outcome;
-  RelayOptions relay_options{cfg.max_message_size, cfg.server_reset_query,
-                             cfg.server_connect_timeout};
-  if (!co_await client.write_all(asio::buffer(welcome))) {
-    outcome = co_await relay_session(client, client_buffer, conn, relay_options);
-  }
-  shared.cancels().remove(cancel_key);
-  if (outcome.client_error) co_await send_fatal(client, *outcome.client_error);
-  client.close();
-  log::debug("client {} session ended: {}", peer, outcome.end_reason);
-  if (outcome.server_reusable) {
-    lease->give_back();
+  LoggedIn session{client,
+                   client_buffer,
+                   shared,
+                   *settings,
+                   user,
+                   database,
+                   peer,
+                   std::move(startup.params),
+                   std::move(*creds)};
+  if (cfg.pool_mode_for(database, user) == config::PoolMode::Session) {
+    co_await run_session_mode(session);
   } else {
-    lease->discard();
+    co_await run_transaction_mode(session);
   }
 }
 

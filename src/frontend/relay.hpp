@@ -1,31 +1,55 @@
-// Session-mode relay: moves bytes both ways between a client and its server connection
-// until either ends, then leaves the server connection reset and reusable if it can.
+// The relay between a client and the server connection it holds, for every pool mode:
+// it moves bytes both ways until the server connection is to be given back (end of the
+// session, transaction or statement) or either side ends.
 #pragma once
 
 #include "backend/server_connection.hpp"
 #include "common/byte_buffer.hpp"
 #include "net/stream.hpp"
+#include "protocol/startup.hpp"
 
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pgb::frontend {
 
+// When a server connection goes back to the pool: the pool modes.
+enum class Release { AtSessionEnd, AfterTransaction, AfterStatement };
+
 struct RelayOptions {
   std::uint32_t max_message_size;
-  std::string reset_query;
+  Release release;
+  std::string reset_query;  // session mode: run when the client leaves an idle session
   std::chrono::milliseconds reset_timeout;
+  std::chrono::milliseconds client_idle_timeout;       // 0: never
+  std::chrono::milliseconds idle_transaction_timeout;  // 0: never
+};
+
+// What a client believes about its session, kept across the server connections it uses.
+struct ClientView {
+  std::string peer;                  // for the log
+  std::vector<std::string> tracked;  // parameters kept in line (empty in session mode)
+  protocol::Parameters wanted;       // the values the client last saw reported
+  bool warned_listen = false;
 };
 
 struct RelayOutcome {
-  bool server_reusable = false;       // idle, synced, reset: give it back to the pool
+  bool server_reusable = false;       // idle (and reset in session mode): give it back
+  bool session_over = false;          // the client left or must be disconnected
   std::optional<Error> client_error;  // to send the client (as FATAL) before closing
   std::string end_reason;             // for the log
 };
 
-awaitable<RelayOutcome> relay_session(net::Stream& client, ByteBuffer& client_buffer,
-                                      backend::ServerConnection& server,
-                                      const RelayOptions& options);
+awaitable<RelayOutcome> relay(net::Stream& client, ByteBuffer& client_buffer,
+                              backend::ServerConnection& server, const RelayOptions& options,
+                              ClientView& view);
+
+// Between transactions (transaction and statement modes): waits, holding no server
+// connection, until the client's next message starts.
+enum class ClientWait { Request, Terminate, Closed, IdleTimeout, ProtocolError };
+awaitable<ClientWait> wait_for_request(net::Stream& client, ByteBuffer& buffer,
+                                       std::chrono::milliseconds idle_timeout);
 
 }  // namespace pgb::frontend

@@ -103,6 +103,10 @@ awaitable<Result<Lease>> Pool::acquire(int max_pool, Clock::time_point deadline,
       co_return opened.error();
     }
     (*opened)->touch();
+    {
+      std::lock_guard lock(mutex_);
+      if (!welcome_) welcome_ = (*opened)->login_parameters();
+    }
     co_return Lease(self, std::move(opened.value()));
   }
 }
@@ -166,6 +170,11 @@ void Pool::close_expired(std::chrono::milliseconds idle_timeout,
     }
   }
   for (auto& conn : expired) discard(std::move(conn));
+}
+
+std::optional<protocol::Parameters> Pool::welcome_parameters() {
+  std::lock_guard lock(mutex_);
+  return welcome_;
 }
 
 PoolStats Pool::stats() {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace pgb::pool {
 
@@ -69,6 +70,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void set_lifetime(std::chrono::milliseconds lifetime) { lifetime_ = lifetime.count(); }
 
   PoolStats stats();
+  // ParameterStatus values of the pool's first connection at login: what a client of this
+  // pool is greeted with when it gets no server connection of its own at login.
+  std::optional<protocol::Parameters> welcome_parameters();
   const std::string& name() const { return name_; }
 
  private:
@@ -89,6 +93,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   int max_pool_ = 1;  // as of the last acquire(): the limit follows reloads
   std::deque<std::shared_ptr<Waiter>> waiters_;  // FIFO
   std::atomic<std::chrono::milliseconds::rep> lifetime_{0};
+  std::optional<protocol::Parameters> welcome_;
 };
 
 }  // namespace pgb::pool

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 
 namespace pgb::protocol {
 
@@ -41,7 +42,8 @@ class FrameScanner {
   explicit FrameScanner(std::uint32_t max_message_length) : max_length_(max_message_length) {}
 
   // Visitor: FrameVerdict on_header(char type, std::uint32_t length);
-  //          void on_message(char type, std::string_view payload)   (captured messages only)
+  //          void on_message(char type, std::string_view payload)   (captured messages only),
+  //          or bool on_message(...): false stops before that message, as StopBefore would.
   // `length` is the protocol's length field: payload plus its own 4 bytes.
   template <class Visitor>
   ScanResult scan(std::string_view data, Visitor&& visitor) {
@@ -61,7 +63,14 @@ class FrameScanner {
       if (verdict == FrameVerdict::StopBefore) return {pos, ScanStatus::Stopped};
       if (verdict == FrameVerdict::Capture && length - 4 <= kMaxCapture) {
         if (data.size() - pos < 1 + std::size_t{length}) return {pos, ScanStatus::NeedMore};
-        visitor.on_message(type, data.substr(pos + 5, length - 4));
+        if constexpr (std::is_same_v<decltype(visitor.on_message(type, data)), bool>) {
+          // A visitor that returns false keeps this message from being relayed.
+          if (!visitor.on_message(type, data.substr(pos + 5, length - 4))) {
+            return {pos, ScanStatus::Stopped};
+          }
+        } else {
+          visitor.on_message(type, data.substr(pos + 5, length - 4));
+        }
         pos += 1 + std::size_t{length};
         continue;
       }

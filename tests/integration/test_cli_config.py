@@ -174,9 +174,8 @@ def test_check_empty_backend_servers(cli, make_config):
 
 
 @pytest.mark.parametrize("key,value", [
-    ("pool_mode", "transaction"),
-    ("pool_mode", "statement"),
     ("health_check_period", 10),
+    ("max_prepared_statements", 100),
     ("load_balance_mode", True),
     ("min_pool_size", 2),
     ("rest_api", True),

@@ -276,11 +276,9 @@ TEST(ParseConfig, DocumentedMaximumSizeIsAccepted) {
   EXPECT_EQ(config_of(with_minimal("max_message_size: 1GB\n")).max_message_size, 1u << 30);
 }
 
-TEST(ParseConfig, PoolModeTransactionIsNotSupportedYet) {
-  EXPECT_EQ(only_problem(with_minimal("pool_mode: transaction\n")),
-            "test.yml:4: pool_mode: pool_mode transaction is not supported yet (only session)");
-  EXPECT_EQ(only_problem(with_minimal("pool_mode: statement\n")),
-            "test.yml:4: pool_mode: pool_mode statement is not supported yet (only session)");
+TEST(ParseConfig, PoolModes) {
+  EXPECT_EQ(config_of(with_minimal("pool_mode: transaction\n")).pool_mode, PoolMode::Transaction);
+  EXPECT_EQ(config_of(with_minimal("pool_mode: statement\n")).pool_mode, PoolMode::Statement);
   EXPECT_EQ(only_problem(with_minimal("pool_mode: bogus\n")),
             "test.yml:4: pool_mode: invalid value \"bogus\" (expected one of: session, "
             "transaction, statement)");
@@ -404,7 +402,7 @@ TEST(ParseConfig, EveryProblemIsReported) {
       "port: 70000\n"                      // 1
       "backend_servers:\n"                 // 2
       "  - port: 5432\n"                   // 3
-      "pool_mode: transaction\n"           // 4
+      "pool_mode: sometimes\n"             // 4
       "rest_api: true\n"                   // 5
       "frobnicate: 1\n"                    // 6
       "client_login_timeout: 5 parsecs\n"  // 7
@@ -416,7 +414,8 @@ TEST(ParseConfig, EveryProblemIsReported) {
   std::vector<std::string> want{
       "test.yml:1: port: 70000 is outside the valid range 1..65535",
       "test.yml:3: backend_servers[0].hostname: missing",
-      "test.yml:4: pool_mode: pool_mode transaction is not supported yet (only session)",
+      "test.yml:4: pool_mode: invalid value \"sometimes\" (expected one of: session, transaction, "
+      "statement)",
       "test.yml:5: rest_api: not supported yet in this version of pgbalancer",
       "test.yml:6: frobnicate: unknown configuration key",
       "test.yml:7: client_login_timeout: invalid duration \"5 parsecs\" (seconds, or a number with "
@@ -445,6 +444,39 @@ TEST(LoadConfig, ReadsAFileAndNamesIt) {
   ASSERT_TRUE(std::holds_alternative<std::vector<Problem>>(missing));
   EXPECT_EQ(std::get<std::vector<Problem>>(missing).at(0).to_string(),
             "/nonexistent/pgbalancer.yml: file: cannot read the configuration file");
+}
+
+TEST(ParseConfig, PoolModeOverridesPerDatabaseAndUser) {
+  auto c = config_of(with_minimal(
+      "pool_mode: transaction\n"
+      "databases:\n"
+      "  reports:\n"
+      "    pool_mode: session\n"
+      "users:\n"
+      "  batch:\n"
+      "    pool_mode: statement\n"));
+  EXPECT_EQ(c.pool_mode_for("app", "web"), PoolMode::Transaction);
+  EXPECT_EQ(c.pool_mode_for("reports", "web"), PoolMode::Session);
+  EXPECT_EQ(c.pool_mode_for("reports", "batch"), PoolMode::Statement);  // users beat databases
+}
+
+TEST(ParseConfig, OverrideSectionsRejectUnknownKeysWithTheirLine) {
+  EXPECT_EQ(only_problem(with_minimal("databases:\n"
+                                      "  reports:\n"
+                                      "    pool_size: 3\n")),
+            "test.yml:6: databases.reports.pool_size: unknown key (expected pool_mode)");
+  EXPECT_EQ(only_problem(with_minimal("users:\n"
+                                      "  batch: statement\n")),
+            "test.yml:5: users.batch: expected a mapping of settings (e.g. pool_mode)");
+}
+
+TEST(ParseConfig, IdleTimeoutsAndExtraParameters) {
+  auto c = config_of(with_minimal("client_idle_timeout: 5min\n"
+                                  "idle_transaction_timeout: 500ms\n"
+                                  "track_extra_parameters: [search_path, work_mem]\n"));
+  EXPECT_EQ(c.client_idle_timeout, std::chrono::minutes(5));
+  EXPECT_EQ(c.idle_transaction_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(c.track_extra_parameters, (std::vector<std::string>{"search_path", "work_mem"}));
 }
 
 }  // namespace
