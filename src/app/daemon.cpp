@@ -164,9 +164,12 @@ class Daemon {
     janitor_.async_wait([this](error_code ec) {
       if (ec) return;
       const auto settings = shared_.settings();
+      auto limits = pool::pool_limits(settings->config);
       for (auto& pool : shared_.pools().all()) {
         pool->close_expired(settings->config.server_idle_timeout, settings->config.server_lifetime);
+        if (limits.min_pool_size > 0) asio::co_spawn(ioc_, pool->fill(limits), asio::detached);
       }
+
       schedule_janitor();
     });
   }

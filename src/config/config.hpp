@@ -48,6 +48,11 @@ struct Config {
   PoolMode pool_mode = PoolMode::Session;
   int max_pool = 20;
   int max_client_conn = 1000;
+  int min_pool_size = 0;
+  int reserve_pool_size = 0;
+  Millis reserve_pool_timeout{5'000};
+  int max_db_connections = 0;    // 0: no limit
+  int max_user_connections = 0;  // 0: no limit
   std::string server_reset_query = "DISCARD ALL";
   std::map<std::string, PoolOverride> databases;
   std::map<std::string, PoolOverride> users;

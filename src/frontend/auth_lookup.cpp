@@ -45,12 +45,12 @@ awaitable<Result<std::optional<auth::UserSecret>>> find_user_secret(SharedState&
       !cfg.backend_ssl_ca_cert.empty(),
       cfg.server_connect_timeout,
   };
-  auto pool = shared.pools().get(pool::make_pool_key(node, options.startup_params),
-                                 fmt::format("{}@{}/{}:{} (auth_query)", cfg.auth_user, auth_db,
-                                             server.hostname, server.port));
-  pool::Pool::Connector connect = [&]() { return backend::ServerConnection::connect(options); };
-  auto lease = co_await pool->acquire(
-      cfg.max_pool, std::chrono::steady_clock::now() + cfg.query_wait_timeout, connect);
+  auto pool = shared.pools().get(
+      pool::make_pool_key(node, options.startup_params),
+      fmt::format("{}@{}/{}:{} (auth_query)", cfg.auth_user, auth_db, server.hostname, server.port),
+      auth_db, cfg.auth_user);
+  auto deadline = std::chrono::steady_clock::now() + cfg.query_wait_timeout;
+  auto lease = co_await pool->acquire(pool::pool_limits(cfg), deadline, options);
   if (!lease) {
     log::error("auth_query as \"{}\" failed: {} {}", cfg.auth_user, lease.error().message,
                lease.error().detail);

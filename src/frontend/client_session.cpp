@@ -108,7 +108,8 @@ struct LoggedIn {
   std::shared_ptr<pool::Pool> pool_for(const backend::ConnectOptions& options) const {
     return shared.pools().get(
         pool::make_pool_key(options.address.node_index, options.startup_params),
-        fmt::format("{}@{}/{}:{}", user, database, options.address.host, options.address.port));
+        fmt::format("{}@{}/{}:{}", user, database, options.address.host, options.address.port),
+        database, user);
   }
 
   RelayOptions relay_options(Release release) const {
@@ -120,9 +121,8 @@ struct LoggedIn {
 
 awaitable<Result<pool::Lease>> lease_for(const LoggedIn& s, pool::Pool& pool,
                                          const backend::ConnectOptions& options) {
-  pool::Pool::Connector connect = [&]() { return backend::ServerConnection::connect(options); };
   auto deadline = std::chrono::steady_clock::now() + s.cfg().query_wait_timeout;
-  auto lease = co_await pool.acquire(s.cfg().max_pool, deadline, connect);
+  auto lease = co_await pool.acquire(pool::pool_limits(s.cfg()), deadline, options);
   if (!lease) {
     log::info("client {} user \"{}\" database \"{}\": no server connection: {} {}", s.peer, s.user,
               s.database, lease.error().message, lease.error().detail);

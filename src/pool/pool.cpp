@@ -1,4 +1,4 @@
-// Pool: idle list, slot accounting and the FIFO wait queue.
+// Pool: idle list, connection accounting, the wait queue, the reserve pool and warm-up.
 #include "pool/pool.hpp"
 
 #include "common/log.hpp"
@@ -9,14 +9,26 @@
 #include <boost/asio/this_coro.hpp>
 
 namespace pgb::pool {
+namespace {
 
-// A client blocked in acquire(). Whoever frees a connection or a slot fills in `conn` or
-// `slot` under the pool mutex, then cancels the timer on the waiter's own executor.
+// How often a client blocked only by max_db_connections/max_user_connections looks again:
+// those limits are freed by other pools, which do not know about this pool's waiters.
+constexpr std::chrono::milliseconds kBudgetRecheck{100};
+
+}  // namespace
+
+PoolLimits pool_limits(const config::Config& c) {
+  return PoolLimits{c.max_pool,           c.min_pool_size,
+                    c.reserve_pool_size,  c.reserve_pool_timeout,
+                    c.max_db_connections, c.max_user_connections};
+}
+
+// A client blocked in acquire(). A connection given back is handed to the first waiter
+// directly (`conn`, under the pool mutex); any other wake-up just makes it look again.
 struct Pool::Waiter {
   explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
   asio::steady_timer timer;
   std::unique_ptr<backend::ServerConnection> conn;
-  bool slot = false;  // permission to open a new connection, counted in total_ already
 };
 
 Lease& Lease::operator=(Lease&& other) noexcept {
@@ -43,42 +55,74 @@ std::unique_ptr<backend::ServerConnection> Pool::take_idle_locked() {
   return conn;
 }
 
-awaitable<Result<Lease>> Pool::acquire(int max_pool, Clock::time_point deadline,
-                                       const Connector& connect) {
+awaitable<Result<Lease>> Pool::acquire(const PoolLimits& limits, Clock::time_point deadline,
+                                       const backend::ConnectOptions& options) {
   auto self = shared_from_this();
   auto executor = co_await asio::this_coro::executor;
+  const auto started = Clock::now();
+  bool evicted = false;
   for (;;) {
     std::unique_ptr<backend::ServerConnection> conn;
+    bool may_open = false;
+    bool budget_blocked = false;
     std::shared_ptr<Waiter> waiter;
     {
       std::lock_guard lock(mutex_);
-      max_pool_ = max_pool;
+      if (!connect_options_) connect_options_ = options;
       conn = take_idle_locked();
-      if (!conn && total_ < max_pool_) {
-        ++total_;  // a slot for the connection opened below
-      } else if (!conn) {
-        if (waiters_.size() >= kMaxWaiters) {
-          co_return make_error(sqlstate::kTooManyConnections,
-                               "too many clients waiting for a server connection");
+      if (!conn) {
+        // After reserve_pool_timeout of waiting, reserve_pool_size more connections may open.
+        bool reserve_due =
+            limits.reserve_pool_size > 0 && Clock::now() - started >= limits.reserve_pool_timeout;
+        int allowed = limits.max_pool + (reserve_due ? limits.reserve_pool_size : 0);
+        if (total_ < allowed) {
+          may_open = budget_->try_take(database_, user_, limits.max_db_connections,
+                                       limits.max_user_connections);
+          budget_blocked = !may_open;
+          if (may_open) {
+            ++total_;
+            if (total_ > limits.max_pool) {
+              log::info("pool {}: opening reserve connection {} of {}", name_,
+                        total_ - limits.max_pool, limits.reserve_pool_size);
+            }
+          }
         }
-        waiter = std::make_shared<Waiter>(executor);
-        waiter->timer.expires_at(deadline);
-        waiters_.push_back(waiter);
+        if (!may_open && !(budget_blocked && !evicted)) {
+          if (waiters_.size() >= kMaxWaiters) {
+            co_return make_error(sqlstate::kTooManyConnections,
+                                 "too many clients waiting for a server connection");
+          }
+          auto wake_at = deadline;
+          if (limits.reserve_pool_size > 0 && !reserve_due) {
+            wake_at = std::min(wake_at, started + limits.reserve_pool_timeout);
+          }
+          if (budget_blocked) wake_at = std::min(wake_at, Clock::now() + kBudgetRecheck);
+          waiter = std::make_shared<Waiter>(executor);
+          waiter->timer.expires_at(wake_at);
+          waiters_.push_back(waiter);
+        }
       }
     }
 
+    if (budget_blocked && !waiter) {
+      // max_db/max_user_connections is reached: an idle connection of another pool may go.
+      evicted = true;
+      evict_(*this);
+      continue;
+    }
     if (waiter) {
       co_await waiter->timer.async_wait(use_nothrow);
       std::lock_guard lock(mutex_);
-      if (waiter->conn) {
-        conn = std::move(waiter->conn);
-      } else if (!waiter->slot) {
-        std::erase(waiters_, waiter);
-        co_return make_error(
-            sqlstate::kTooManyConnections,
-            "no server connection became available within query_wait_timeout",
-            fmt::format("All {} connections of pool {} are in use (max_pool).", max_pool_, name_));
+      std::erase(waiters_, waiter);
+      if (!waiter->conn) {
+        if (Clock::now() < deadline) continue;
+        co_return make_error(sqlstate::kTooManyConnections,
+                             "no server connection became available within query_wait_timeout",
+                             fmt::format("All {} connections of pool {} are in use (max_pool), or "
+                                         "max_db_connections/max_user_connections is reached.",
+                                         total_, name_));
       }
+      conn = std::move(waiter->conn);
     }
 
     if (conn) {
@@ -95,24 +139,65 @@ awaitable<Result<Lease>> Pool::acquire(int max_pool, Clock::time_point deadline,
       co_return Lease(self, std::move(conn));
     }
 
-    auto opened = co_await connect();
-    if (!opened) {
-      // The next waiter gets the slot: it may have better luck, or fail the same way quickly.
-      std::lock_guard lock(mutex_);
-      free_slot_locked();
-      co_return opened.error();
-    }
-    (*opened)->touch();
-    {
-      std::lock_guard lock(mutex_);
-      if (!welcome_) welcome_ = (*opened)->login_parameters();
-    }
+    auto opened = co_await open(options);
+    if (!opened) co_return opened.error();
     co_return Lease(self, std::move(opened.value()));
   }
 }
 
-void Pool::wake(const std::shared_ptr<Waiter>& waiter) {
-  asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+// Opens a connection whose slot (total_ and budget) is already counted; uncounts it on failure.
+awaitable<Result<std::unique_ptr<backend::ServerConnection>>> Pool::open(
+    const backend::ConnectOptions& options) {
+  auto opened = co_await backend::ServerConnection::connect(options);
+  std::lock_guard lock(mutex_);
+  if (!opened) {
+    --total_;
+    budget_->give_back(database_, user_);
+    wake_first_locked();  // it may have better luck, or fail the same way quickly
+    co_return opened.error();
+  }
+  if (!welcome_) welcome_ = (*opened)->login_parameters();
+  (*opened)->touch();
+  co_return std::move(opened.value());
+}
+
+awaitable<void> Pool::fill(PoolLimits limits) {
+  for (;;) {
+    std::optional<backend::ConnectOptions> options;
+    {
+      std::lock_guard lock(mutex_);
+      if (filling_ || !connect_options_ || total_ >= limits.min_pool_size ||
+          total_ >= limits.max_pool) {
+        co_return;
+      }
+      if (!budget_->try_take(database_, user_, limits.max_db_connections,
+                             limits.max_user_connections)) {
+        co_return;
+      }
+      ++total_;
+      filling_ = true;
+      options = connect_options_;
+    }
+    auto opened = co_await open(*options);
+    {
+      std::lock_guard lock(mutex_);
+      filling_ = false;
+    }
+    if (!opened) {
+      log::warn("pool {}: could not open a min_pool_size connection: {}", name_,
+                opened.error().message);
+      co_return;
+    }
+    give_back(std::move(opened.value()));
+  }
+}
+
+void Pool::wake_first_locked() {
+  for (auto& waiter : waiters_) {
+    if (waiter->conn) continue;  // already served, not yet awake
+    asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+    return;
+  }
 }
 
 void Pool::give_back(std::unique_ptr<backend::ServerConnection> conn) {
@@ -123,11 +208,10 @@ void Pool::give_back(std::unique_ptr<backend::ServerConnection> conn) {
   }
   conn->touch();
   std::lock_guard lock(mutex_);
-  if (!waiters_.empty()) {
-    auto next = waiters_.front();
-    waiters_.pop_front();
-    next->conn = std::move(conn);
-    wake(next);
+  for (auto& waiter : waiters_) {
+    if (waiter->conn) continue;  // already served, not yet awake
+    waiter->conn = std::move(conn);
+    asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
     return;
   }
   idle_.push_back(std::move(conn));
@@ -137,18 +221,21 @@ void Pool::discard(std::unique_ptr<backend::ServerConnection> conn) {
   conn->stream().close();
   conn.reset();
   std::lock_guard lock(mutex_);
-  free_slot_locked();
+  --total_;
+  budget_->give_back(database_, user_);
+  wake_first_locked();
 }
 
-void Pool::free_slot_locked() {
-  --total_;
-  if (!waiters_.empty() && total_ < max_pool_) {
-    auto next = waiters_.front();
-    waiters_.pop_front();
-    ++total_;
-    next->slot = true;
-    wake(next);
+bool Pool::close_one_idle() {
+  std::unique_ptr<backend::ServerConnection> conn;
+  {
+    std::lock_guard lock(mutex_);
+    if (idle_.empty()) return false;
+    conn = std::move(idle_.front());  // the least recently used
+    idle_.pop_front();
   }
+  discard(std::move(conn));
+  return true;
 }
 
 void Pool::close_expired(std::chrono::milliseconds idle_timeout,

@@ -1,12 +1,15 @@
 // A pool of server connections for one (backend, database, user, startup parameters) key.
 //
 // Shared by all worker threads: a client on any thread gets any idle connection, and the
-// per-pool limit (max_pool) holds exactly. Clients beyond the limit queue FIFO until a
-// connection is given back, a slot frees up, or their deadline passes.
+// limits (max_pool per pool, max_db_connections and max_user_connections across pools) hold
+// exactly. Clients beyond them queue until a connection is given back, one is closed, the
+// reserve pool opens up for them, or their deadline passes.
 #pragma once
 
 #include "backend/server_connection.hpp"
 #include "common/result.hpp"
+#include "config/config.hpp"
+#include "pool/connection_budget.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -53,27 +56,50 @@ struct PoolStats {
   int waiting = 0;
 };
 
+// The limits in force, read from the current settings at each acquire (so they follow reloads).
+struct PoolLimits {
+  int max_pool = 1;
+  int min_pool_size = 0;
+  int reserve_pool_size = 0;
+  std::chrono::milliseconds reserve_pool_timeout{5'000};
+  int max_db_connections = 0;  // 0: no limit
+  int max_user_connections = 0;
+};
+PoolLimits pool_limits(const config::Config& config);
+
 class Pool : public std::enable_shared_from_this<Pool> {
  public:
   using Clock = std::chrono::steady_clock;
-  using Connector = std::function<awaitable<Result<std::unique_ptr<backend::ServerConnection>>>()>;
+  // Closes an idle connection of another pool of the same database or user, to free budget.
+  using Evictor = std::function<bool(const Pool& requester)>;
 
-  explicit Pool(std::string name) : name_(std::move(name)) {}
+  Pool(std::string name, std::string database, std::string user,
+       std::shared_ptr<ConnectionBudget> budget, Evictor evict)
+      : name_(std::move(name)),
+        database_(std::move(database)),
+        user_(std::move(user)),
+        budget_(std::move(budget)),
+        evict_(std::move(evict)) {}
 
   // Suspends until a connection is available or `deadline` passes (then SQLSTATE 53300).
-  // `connect` opens a new connection when the pool may grow.
-  awaitable<Result<Lease>> acquire(int max_pool, Clock::time_point deadline,
-                                   const Connector& connect);
+  // `options` says how to open a new one; the pool keeps a copy for min_pool_size.
+  awaitable<Result<Lease>> acquire(const PoolLimits& limits, Clock::time_point deadline,
+                                   const backend::ConnectOptions& options);
 
+  // Opens connections until the pool has min_pool_size (janitor; needs one acquire first).
+  awaitable<void> fill(PoolLimits limits);  // by value: it runs detached
   // Closes idle connections unused for `idle_timeout` or older than `lifetime` (0 = never).
   void close_expired(std::chrono::milliseconds idle_timeout, std::chrono::milliseconds lifetime);
   void set_lifetime(std::chrono::milliseconds lifetime) { lifetime_ = lifetime.count(); }
+  bool close_one_idle();
 
   PoolStats stats();
   // ParameterStatus values of the pool's first connection at login: what a client of this
   // pool is greeted with when it gets no server connection of its own at login.
   std::optional<protocol::Parameters> welcome_parameters();
   const std::string& name() const { return name_; }
+  const std::string& database() const { return database_; }
+  const std::string& user() const { return user_; }
 
  private:
   friend class Lease;
@@ -82,18 +108,21 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void give_back(std::unique_ptr<backend::ServerConnection> conn);
   void discard(std::unique_ptr<backend::ServerConnection> conn);
   std::unique_ptr<backend::ServerConnection> take_idle_locked();
-  void wake(const std::shared_ptr<Waiter>& waiter);
-  // A connection is gone: count it out and let the first waiter open a new one.
-  void free_slot_locked();
+  void wake_first_locked();  // a slot freed up: the first waiter tries again
+  awaitable<Result<std::unique_ptr<backend::ServerConnection>>> open(
+      const backend::ConnectOptions& options);
 
-  std::string name_;
+  const std::string name_, database_, user_;
+  const std::shared_ptr<ConnectionBudget> budget_;
+  const Evictor evict_;
   std::mutex mutex_;
   std::deque<std::unique_ptr<backend::ServerConnection>> idle_;  // most recently used at the back
-  int total_ = 0;
-  int max_pool_ = 1;  // as of the last acquire(): the limit follows reloads
-  std::deque<std::shared_ptr<Waiter>> waiters_;  // FIFO
+  int total_ = 0;                                                // counted in budget_ too
+  std::deque<std::shared_ptr<Waiter>> waiters_;                  // FIFO for connections given back
   std::atomic<std::chrono::milliseconds::rep> lifetime_{0};
   std::optional<protocol::Parameters> welcome_;
+  std::optional<backend::ConnectOptions> connect_options_;  // for min_pool_size
+  bool filling_ = false;
 };
 
 }  // namespace pgb::pool

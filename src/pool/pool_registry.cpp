@@ -17,11 +17,24 @@ std::string make_pool_key(std::size_t node,
   return key;
 }
 
-std::shared_ptr<Pool> PoolRegistry::get(const std::string& key, const std::string& name) {
+std::shared_ptr<Pool> PoolRegistry::get(const std::string& key, const std::string& name,
+                                        const std::string& database, const std::string& user) {
   std::lock_guard lock(mutex_);
   auto& slot = pools_[key];
-  if (!slot) slot = std::make_shared<Pool>(name);
+  if (!slot) {
+    slot = std::make_shared<Pool>(name, database, user, budget_,
+                                  [this](const Pool& requester) { return evict_for(requester); });
+  }
   return slot;
+}
+
+bool PoolRegistry::evict_for(const Pool& requester) {
+  for (auto& pool : all()) {
+    if (pool.get() == &requester) continue;
+    if (pool->database() != requester.database() && pool->user() != requester.user()) continue;
+    if (pool->close_one_idle()) return true;
+  }
+  return false;
 }
 
 std::vector<std::shared_ptr<Pool>> PoolRegistry::all() {

@@ -19,10 +19,15 @@ std::string make_pool_key(std::size_t node,
 class PoolRegistry {
  public:
   // `key` identifies backend, database, user and startup parameters; `name` is for logs.
-  std::shared_ptr<Pool> get(const std::string& key, const std::string& name);
+  std::shared_ptr<Pool> get(const std::string& key, const std::string& name,
+                            const std::string& database, const std::string& user);
   std::vector<std::shared_ptr<Pool>> all();
 
  private:
+  // Closes an idle connection of another pool that shares `requester`'s database or user.
+  bool evict_for(const Pool& requester);
+
+  std::shared_ptr<ConnectionBudget> budget_ = std::make_shared<ConnectionBudget>();
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Pool>> pools_;
 };

@@ -177,7 +177,7 @@ def test_check_empty_backend_servers(cli, make_config):
     ("health_check_period", 10),
     ("max_prepared_statements", 100),
     ("load_balance_mode", True),
-    ("min_pool_size", 2),
+    ("hba_file", "/etc/hba.conf"),
     ("rest_api", True),
 ])
 def test_check_not_supported_yet(cli, make_config, key, value):
@@ -211,12 +211,12 @@ def test_check_missing_backend_ca(cli, make_config):
 
 def test_check_reports_every_problem(cli, make_config):
     path, text = make_config(port=Raw("notaport"), bogus_one=1, log_level="loud",
-                             min_pool_size=3)
+                             max_prepared_statements=3)
     r = check(cli, path)
     assert_problem(r, path, line_of(text, "port: notaport"), "port")
     assert_problem(r, path, line_of(text, "bogus_one"), "bogus_one")
     assert_problem(r, path, line_of(text, "log_level"), "log_level")
-    assert_problem(r, path, line_of(text, "min_pool_size"), "min_pool_size")
+    assert_problem(r, path, line_of(text, "max_prepared_statements"), "max_prepared_statements")
 
 
 def test_check_yaml_syntax_error(cli, make_config):

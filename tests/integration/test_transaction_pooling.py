@@ -3,6 +3,7 @@ leasing per transaction, parameters following the client, statement-mode refusal
 transaction blocks, cancel, client_idle_timeout / idle_transaction_timeout, LISTEN
 warning, pgbench and 2,000 clients over a pool of 10."""
 
+import os
 import re
 import resource
 import socket
@@ -505,6 +506,13 @@ def test_track_extra_parameters(pgbalancer):
             with pytest.raises(errors.ReadOnlySqlTransaction):
                 a.execute("CREATE TABLE must_not_exist_ro(x int)")
             bb.execute("CREATE TEMP TABLE IF NOT EXISTS rw_ok(x int)")
+        # a tracked extra parameter given in the startup packet's options
+        with tconnect(b, options="-c default_transaction_read_only=on") as c:
+            for _ in range(2):
+                assert bb.execute("SHOW default_transaction_read_only").fetchone() == ("off",)
+                assert c.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+                assert c.info.parameter_status("default_transaction_read_only") == "on"
+                assert backend_pid(c) == backend_pid(bb), "options=-c <tracked> split the pool"
 
 
 # --------------------------------------------------------------------------
@@ -529,7 +537,10 @@ def test_statement_mode_autocommit_statements_share_one_backend(pgbalancer, pg):
 
 
 @pytest.mark.timeout(60)
-def test_statement_mode_refuses_transaction_blocks(pgbalancer):
+def test_statement_mode_refuses_transaction_blocks(pgbalancer, pg):
+    table = "stmt_mode_%s" % uuid.uuid4().hex[:8]
+    pg.admin_query("CREATE TABLE public.%s(v text)" % table)
+    pg.admin_query("GRANT ALL ON public.%s TO PUBLIC" % table)
     b = pgbalancer(pool_mode="statement", max_pool=1)
     other = tconnect(b)
     with other:
@@ -544,6 +555,24 @@ def test_statement_mode_refuses_transaction_blocks(pgbalancer):
             assert status == "error", "BEGIN in statement mode: %s" % status
             assert STATEMENT_MODE_ERROR.search(fields.get("M", "")), fields
             assert read_until_closed(r, 10), "client not disconnected after BEGIN"
+        # one Query message that opens a transaction and leaves it open: refused, the
+        # client is disconnected and the INSERT is rolled back
+        r, err = raw_login(b)
+        assert err is None, err
+        with r:
+            r.send(pgwire.query_message("BEGIN; INSERT INTO %s VALUES ('open tx')" % table))
+            status, fields = r.read_until_eof_or_error(10)
+            assert status == "error", "open transaction in statement mode: %s" % status
+            assert STATEMENT_MODE_ERROR.search(fields.get("M", "")), fields
+            assert read_until_closed(r, 10), "client not disconnected after an open transaction"
+        # a complete transaction in one Query message is one statement-mode request
+        r, err = raw_login(b)
+        assert err is None, err
+        with r:
+            rows, err = r.simple_query("BEGIN; INSERT INTO %s VALUES ('one message'); COMMIT"
+                                       % table)
+            assert err is None, err
+        assert sorted(pg.admin_query("SELECT v FROM public.%s" % table)) == [("one message",)]
         # psycopg non-autocommit sends BEGIN implicitly
         c = tconnect(b, autocommit=False)
         with c:
@@ -639,6 +668,14 @@ def test_client_idle_timeout(pgbalancer):
         with pytest.raises(psycopg.OperationalError):
             idle.execute("SELECT 1")
         assert busy.execute("SELECT 'busy ok'").fetchone() == ("busy ok",)
+    # a client inside a transaction holds a server connection: not "idle with no server
+    # connection leased" (idle_transaction_timeout is 0)
+    with tconnect(b) as c:
+        c.execute("BEGIN")
+        pid = backend_pid(c)
+        time.sleep(3.5)
+        assert backend_pid(c) == pid
+        c.execute("COMMIT")
     # the raw view: the server closes (maybe after an ErrorResponse) after ~2 s
     r, err = raw_login(b)
     assert err is None, err
@@ -711,7 +748,6 @@ def test_listen_warns_and_works_within_transaction(pgbalancer):
 # --------------------------------------------------------------------------
 
 def _pgbench(b, args, timeout=120):
-    import os
     env = dict(os.environ, PGPASSWORD=PASSWORDS["alice"], PGSSLMODE="disable",
                PGGSSENCMODE="disable", PGCONNECT_TIMEOUT="30")
     return subprocess.run(["pgbench", "-h", "127.0.0.1", "-p", str(b.port), "-U", "alice",
@@ -724,8 +760,10 @@ def _pgbench(b, args, timeout=120):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("mode", ["simple", "extended"])
 def test_pgbench_16_clients_over_4(pgbalancer, pgbench_tables, pg, mode):
-    """In session mode this deadlocks (pgbench connects all 16 clients first)."""
-    b = pgbalancer(max_pool=4, query_wait_timeout=60, **tx_mode())
+    """In session mode this deadlocks (pgbench connects all 16 clients first). The short
+    query_wait_timeout also fails a pooler that holds a server connection for longer
+    than a transaction: a waiting client gets 53300 after 2 s."""
+    b = pgbalancer(max_pool=4, query_wait_timeout="2s", **tx_mode())
     watcher = PeakWatcher(pg)
     try:
         r = _pgbench(b, ["-c", "16", "-j", "2", "-T", "5", "-M", mode], timeout=90)
@@ -831,6 +869,8 @@ def test_2000_clients_over_pool_of_10(pgbalancer, pg):
             finally:
                 conns.extend(batch)
         b.assert_alive()
+        nfd = len(os.listdir("/proc/%d/fd" % b.pid))
+        assert nfd >= n, "pgbalancer has only %d open fds with %d clients connected" % (nfd, n)
         for rnd in range(2):
             try:
                 for i, r in enumerate(conns):

@@ -287,8 +287,8 @@ TEST(ParseConfig, PoolModes) {
 TEST(ParseConfig, RoadmapKeysAreRefusedNotIgnored) {
   EXPECT_EQ(only_problem(with_minimal("rest_api:\n  port: 8080\n")),
             "test.yml:4: rest_api: not supported yet in this version of pgbalancer");
-  EXPECT_EQ(only_problem(with_minimal("min_pool_size: 5\n")),
-            "test.yml:4: min_pool_size: not supported yet in this version of pgbalancer");
+  EXPECT_EQ(only_problem(with_minimal("max_prepared_statements: 5\n")),
+            "test.yml:4: max_prepared_statements: not supported yet in this version of pgbalancer");
 }
 
 TEST(ParseConfig, DuplicateKey) {
@@ -468,6 +468,21 @@ TEST(ParseConfig, OverrideSectionsRejectUnknownKeysWithTheirLine) {
   EXPECT_EQ(only_problem(with_minimal("users:\n"
                                       "  batch: statement\n")),
             "test.yml:5: users.batch: expected a mapping of settings (e.g. pool_mode)");
+}
+
+TEST(ParseConfig, PoolLimits) {
+  auto c = config_of(with_minimal("min_pool_size: 2\n"
+                                  "reserve_pool_size: 3\n"
+                                  "reserve_pool_timeout: 250ms\n"
+                                  "max_db_connections: 40\n"
+                                  "max_user_connections: 30\n"));
+  EXPECT_EQ(c.min_pool_size, 2);
+  EXPECT_EQ(c.reserve_pool_size, 3);
+  EXPECT_EQ(c.reserve_pool_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.max_db_connections, 40);
+  EXPECT_EQ(c.max_user_connections, 30);
+  EXPECT_EQ(only_problem(with_minimal("max_db_connections: -1\n")),
+            "test.yml:4: max_db_connections: -1 is outside the valid range 0..1000000");
 }
 
 TEST(ParseConfig, IdleTimeoutsAndExtraParameters) {
