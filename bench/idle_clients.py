@@ -15,7 +15,11 @@ import signal
 import sys
 import time
 
-import psycopg
+# psycopg < 3.1.13 waits with select() by default, which fails with "filedescriptor out of range
+# in select()" for fds >= 1024; epoll has no such limit.
+os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_epoll")
+
+import psycopg  # noqa: E402
 
 
 def status(pid):
@@ -103,7 +107,7 @@ def main():
         attempted += 1
         try:
             c = psycopg.connect(host="127.0.0.1", port=a.port, user=a.user, password=a.password,
-                                dbname=a.dbname, connect_timeout=10, autocommit=True,
+                                dbname=a.dbname, connect_timeout=5, autocommit=True,
                                 prepare_threshold=None)
             conns.append(c)
             consecutive = 0
@@ -111,8 +115,8 @@ def main():
             msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             errors[msg] = errors.get(msg, 0) + 1
             consecutive += 1
-            if consecutive >= 20:
-                print(f"[idle {a.name}] 20 connection failures in a row, giving up at {i + 1}",
+            if consecutive >= 10:
+                print(f"[idle {a.name}] 10 connection failures in a row, giving up at {i + 1}",
                       file=sys.stderr)
                 break
             if not os.path.exists(f"/proc/{a.pid}"):

@@ -41,13 +41,16 @@ if [ "$(id -u)" -ne 0 ] && [ "$(ulimit -Hn)" -lt "$NOFILE" ]; then
   log "warning: hard open-files limit $(ulimit -Hn) < IDLE_NOFILE=$NOFILE and not root; using $(ulimit -Hn)"
 fi
 
+declare -A NOFILE_OF
 bench_init_tmp
 start_postgres 100
 create_bench_role
 for t in $TARGETS; do
   start_pooler "$t" transaction "$POOL" "$MAX_CLIENT_CONN" "$NOFILE"
-  log "$t pid $(target_pid "$t"): $(grep 'Max open files' "/proc/$(target_pid "$t")/limits" | tr -s ' ')"
+  NOFILE_OF[$t]="$(awk '/^Max open files/ { print $4 }' "/proc/$(target_pid "$t")/limits")"
+  log "$t pid $(target_pid "$t"): open files limit ${NOFILE_OF[$t]} (asked for $NOFILE)"
 done
+CLIENT_NOFILE="$( raise_nofile "$NOFILE"; ulimit -n )"
 
 declare -A R   # "target|key" -> value
 declare -A ERRS
@@ -85,7 +88,7 @@ per_client() {  # target unit(B|KiB)
   echo
   echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{ print $3 }');$(for t in $TARGETS; do printf ' %s;' "$(pooler_version "$t")"; done)"
-  echo "- pool_mode transaction, pool size $POOL, max_client_conn $MAX_CLIENT_CONN, ulimit -n $NOFILE, auth scram-sha-256 (pass-through)"
+  echo "- pool_mode transaction, pool size $POOL, max_client_conn $MAX_CLIENT_CONN, open-files limit:$(for t in $TARGETS; do printf ' %s %s,' "$t" "${NOFILE_OF[$t]}"; done) client $CLIENT_NOFILE; auth scram-sha-256 (pass-through)"
   echo "- $N clients per pooler opened one after another from one psycopg process (autocommit, idle), ${SETTLE}s settle;" \
        "RSS = VmRSS from /proc/PID/status; per client = (RSS with clients - RSS before) / connected"
   echo "- RSS before is after one psql login (server connection pool warmed); fds = entries in /proc/PID/fd;" \

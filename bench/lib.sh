@@ -174,8 +174,8 @@ target_pid() {
   esac
 }
 
-# Raise the open-files limit of the current (sub)shell to $1 if given; as root the hard limit can
-# be raised too. Falls back to the hard limit, never fails.
+# Raise the open-files limit of the current (sub)shell to $1 if given (as root the hard limit can
+# be raised too, unless the container forbids it). Falls back to the hard limit, never fails.
 raise_nofile() {
   [ -n "${1:-}" ] || return 0
   ulimit -n "$1" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -202,8 +202,16 @@ pidfile = $TMP/pgbouncer/pgbouncer.pid
 EOF
   [ "$(id -u)" -ne 0 ] || chown postgres: "$TMP/pgbouncer/pgbouncer.ini"
   log "starting pgbouncer on port $PGBOUNCER_PORT ($mode mode, pool $pool, max_client_conn $maxc${nofile:+, ulimit -n $nofile})"
-  ( raise_nofile "$nofile"; as_pg "$PGBOUNCER_BIN" -d "$TMP/pgbouncer/pgbouncer.ini" ) ||
-    { tail -n 30 "$TMP/pgbouncer/pgbouncer.log" >&2; die "pgbouncer failed to start"; }
+  # runuser goes through PAM (pam_limits), which resets the open-files limit to 1024; with a limit
+  # to keep, switch to postgres with setpriv instead (no PAM).
+  if [ -n "$nofile" ] && [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+    ( raise_nofile "$nofile"
+      exec setpriv --reuid=postgres --regid=postgres --init-groups "$PGBOUNCER_BIN" -d "$TMP/pgbouncer/pgbouncer.ini" ) ||
+      { tail -n 30 "$TMP/pgbouncer/pgbouncer.log" >&2; die "pgbouncer failed to start"; }
+  else
+    ( raise_nofile "$nofile"; as_pg "$PGBOUNCER_BIN" -d "$TMP/pgbouncer/pgbouncer.ini" ) ||
+      { tail -n 30 "$TMP/pgbouncer/pgbouncer.log" >&2; die "pgbouncer failed to start"; }
+  fi
   for _ in $(seq 1 50); do [ -s "$TMP/pgbouncer/pgbouncer.pid" ] && break; sleep 0.1; done
   wait_ready "$PGBOUNCER_PORT" pgbouncer "$(target_pid pgbouncer)" "$TMP/pgbouncer/pgbouncer.log"
 }

@@ -35,7 +35,15 @@ class ByteBuffer {
   std::size_t tail_space() const { return capacity_ - end_; }
   void commit(std::size_t n) { end_ += n; }
 
-  // Grows to hold at least `capacity` bytes, keeping the readable ones (login phase only).
+  // Gives memory back while nothing is buffered: an idle client should not keep a relay buffer.
+  void shrink_when_empty(std::size_t capacity) {
+    if (!empty() || capacity_ <= capacity) return;
+    data_.reset(new char[capacity]);
+    capacity_ = capacity;
+    begin_ = end_ = 0;
+  }
+
+  // Grows to hold at least `capacity` bytes, keeping the readable ones.
   void reserve(std::size_t capacity) {
     if (capacity <= capacity_) return;
     std::unique_ptr<char[]> bigger(new char[capacity]);

@@ -21,6 +21,10 @@
 namespace pgb::frontend {
 namespace {
 
+// A client between transactions reads its next request into this much; the relay grows it to
+// kRelayBufferSize while the client holds a server connection.
+constexpr std::size_t kIdleClientBuffer = 512;
+
 // How long a cancel may take to reach PostgreSQL before we give up on it.
 constexpr std::chrono::milliseconds kCancelTimeout{5'000};
 
@@ -266,6 +270,7 @@ awaitable<void> run_transaction_mode(LoggedIn& s) {
     s.shared.cancels().update(cancel_key, cancel_target(conn));
     auto outcome = co_await relay(s.client, s.buffer, conn, relay_options, view);
     s.shared.cancels().update(cancel_key, std::nullopt);
+    s.buffer.shrink_when_empty(kIdleClientBuffer);
     if (outcome.server_reusable) {
       lease->give_back();
     } else {
@@ -320,7 +325,7 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
     if (co_await client.write_all(asio::buffer(negotiate))) co_return;
   }
 
-  ByteBuffer client_buffer(backend::kRelayBufferSize);
+  ByteBuffer client_buffer(kIdleClientBuffer);
   auto creds =
       co_await authenticate_client(client, client_buffer, *settings, shared, user, database, peer);
   if (!creds) {

@@ -356,6 +356,7 @@ awaitable<RelayOutcome> relay(net::Stream& client, ByteBuffer& client_buffer,
                               ClientView& view) {
   using namespace asio::experimental::awaitable_operators;
   auto executor = co_await asio::this_coro::executor;
+  client_buffer.reserve(backend::kRelayBufferSize);  // idle clients keep a small one
   RelayState state(options, view, server, executor);
   co_await (client_to_server(client, client_buffer, state) && server_to_client(client, state));
   co_return std::move(state.outcome);
