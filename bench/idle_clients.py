@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 
-# psycopg < 3.1.13 waits with select() by default, which fails with "filedescriptor out of range
+# psycopg 3.1 (3.1.7 in Debian 12) waits with select() by default, which fails with "filedescriptor out of range
 # in select()" for fds >= 1024; epoll has no such limit.
 os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_epoll")
 

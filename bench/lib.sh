@@ -273,6 +273,12 @@ cpu_ticks() {
 pooler_version() {  # target
   case "$1" in
     pgbouncer) "$PGBOUNCER_BIN" --version 2>/dev/null | head -n 1 ;;
-    pgbalancer) echo "pgbalancer $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')" ;;
+    pgbalancer)
+      # HEAD (+dirty if src/ has uncommitted changes) and the binary's mtime: the binary may have been
+      # built from another tree state than HEAD
+      local head dirty=""
+      head="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')"
+      [ -z "$(git -C "$ROOT" status --porcelain -- src 2>/dev/null)" ] || dirty="+dirty"
+      echo "pgbalancer $head$dirty (binary $(date -u -r "$PGBALANCER_BIN" '+%Y-%m-%d %H:%M UTC'))" ;;
   esac
 }

@@ -201,7 +201,7 @@ wl_name() {
   echo
   echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(uname -r)"
   echo "- PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{ print $3 }'), $("$PGBOUNCER_BIN" --version 2>/dev/null | head -n 1)," \
-       "pgbalancer $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')"
+       "$(pooler_version pgbalancer)"
   echo "- pgbench scale $SCALE, ${DURATION}s per run, median of $RUNS runs, multi-client: -c $CLIENTS -j $JOBS${EXTRA_ARGS:+, extra: $EXTRA_ARGS}"
   echo "- $MODE mode, pool size $POOL, auth scram-sha-256 (pass-through) on both poolers; PostgreSQL fsync=off"
   echo "- pooler CPU = utime/stime of the pooler process(es) from /proc/PID/stat over the run, divided by transactions"

@@ -32,6 +32,20 @@ class Exchange {
     co_return !ec;
   }
 
+  // Sends an authentication request and returns the PasswordMessage that answers it.
+  awaitable<Result<std::string>> ask_password(const std::string& request) {
+    if (!co_await send(request)) {
+      co_return make_error(sqlstate::kConnectionFailure, "client went away during authentication");
+    }
+    auto payload = co_await receive();
+    if (!payload) co_return payload.error();
+    auto password = protocol::parse_password_message(*payload);
+    if (!password) {
+      co_return make_error(sqlstate::kProtocolViolation, "invalid password packet size");
+    }
+    co_return std::string(*password);
+  }
+
   // The client's next PasswordMessage-type ('p') payload.
   awaitable<Result<std::string>> receive() {
     auto msg = co_await backend::read_message(client_, buffer_, protocol::kMaxAuthMessageLength);
@@ -131,13 +145,8 @@ awaitable<Result<backend::Credentials>> authenticate_md5(Exchange& x,
                                                          std::string& reason) {
   std::string salt = auth::random_bytes(4);
   auto request = protocol::authentication(AuthRequest::Md5Password, salt);
-  if (!co_await x.send(request)) {
-    co_return make_error(sqlstate::kConnectionFailure, "client went away during authentication");
-  }
-  auto payload = co_await x.receive();
-  if (!payload) co_return payload.error();
-  auto response = protocol::parse_password_message(*payload);
-  if (!response) co_return make_error(sqlstate::kProtocolViolation, "invalid password packet size");
+  auto response = co_await x.ask_password(request);
+  if (!response) co_return response.error();
   if (!secret) {
     reason = "no such user in auth_file";
     co_return password_failed(user);
@@ -158,13 +167,8 @@ awaitable<Result<backend::Credentials>> authenticate_cleartext(Exchange& x,
                                                                backend::Credentials creds,
                                                                std::string& reason) {
   auto request = protocol::authentication(AuthRequest::CleartextPassword);
-  if (!co_await x.send(request)) {
-    co_return make_error(sqlstate::kConnectionFailure, "client went away during authentication");
-  }
-  auto payload = co_await x.receive();
-  if (!payload) co_return payload.error();
-  auto password = protocol::parse_password_message(*payload);
-  if (!password) co_return make_error(sqlstate::kProtocolViolation, "invalid password packet size");
+  auto password = co_await x.ask_password(request);
+  if (!password) co_return password.error();
   if (!secret) {
     reason = "no such user in auth_file";
     co_return password_failed(user);

@@ -107,7 +107,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
 
   void give_back(std::unique_ptr<backend::ServerConnection> conn);
   void discard(std::unique_ptr<backend::ServerConnection> conn);
-  std::unique_ptr<backend::ServerConnection> take_idle_locked();
+  std::unique_ptr<backend::ServerConnection> take_idle_locked(
+      const asio::any_io_executor& executor);
   void wake_first_locked();  // a slot freed up: the first waiter tries again
   awaitable<Result<std::unique_ptr<backend::ServerConnection>>> open(
       const backend::ConnectOptions& options);
