@@ -2,6 +2,7 @@
 #include "app/runtime.hpp"
 
 #include "net/tls.hpp"
+#include "protocol/parameters.hpp"
 
 #include <cstdlib>
 
@@ -35,6 +36,8 @@ BuildResult build_settings(const std::string& config_path) {
   auto settings = std::make_shared<frontend::Settings>();
   settings->config = std::move(std::get<config::Config>(loaded));
   const config::Config& c = settings->config;
+  settings->tracked_parameters = protocol::default_tracked_parameters();
+  for (const auto& extra : c.track_extra_parameters) settings->tracked_parameters.push_back(extra);
 
   if (!c.auth_file.empty()) {
     auto users = auth::load_userlist(c.auth_file);

@@ -163,7 +163,7 @@ awaitable<void> run_session_mode(LoggedIn& s) {
              s.peer, s.user, s.database, conn.process_id(), s.client.is_tls());
 
   RelayOutcome outcome;
-  ClientView view{s.peer, {}, {}, false};
+  ClientView view{s.peer, nullptr, {}, false};
   auto relay_options = s.relay_options(Release::AtSessionEnd);
   if (!co_await s.client.write_all(asio::buffer(welcome))) {
     outcome = co_await relay(s.client, s.buffer, conn, relay_options, view);
@@ -179,9 +179,13 @@ awaitable<void> run_session_mode(LoggedIn& s) {
   }
 }
 
-bool is_tracked(const ClientView& view, std::string_view name) {
-  return std::any_of(view.tracked.begin(), view.tracked.end(),
-                     [&](const std::string& t) { return protocol::same_parameter(t, name); });
+// No single backend represents a transaction-pooled client, so its process id is made up,
+// as pgbouncer does; the cancel key still reaches whichever backend runs its query.
+std::int32_t pseudo_process_id() {
+  std::int32_t pid;
+  auto random = auth::random_bytes(sizeof pid);
+  std::memcpy(&pid, random.data(), sizeof pid);
+  return pid & 0x7fffffff;
 }
 
 // Transaction and statement pooling: a server connection only while a transaction (or
@@ -191,53 +195,56 @@ awaitable<void> run_transaction_mode(LoggedIn& s) {
   Release release = s.cfg().pool_mode_for(s.database, s.user) == config::PoolMode::Statement
                         ? Release::AfterStatement
                         : Release::AfterTransaction;
-  ClientView view{s.peer, protocol::default_tracked_parameters(), {}, false};
-  for (const auto& extra : s.cfg().track_extra_parameters) view.tracked.push_back(extra);
+  const auto& tracked = s.settings.tracked_parameters;
+  ClientView view{s.peer, &tracked, {}, false};
   // Tracked settings go through parameter sync rather than into the server's startup packet,
   // including `options=-c name=value` when it holds nothing but tracked settings.
   protocol::Parameters server_params, client_settings;
   for (const auto& [name, value] : s.params) {
     auto settings = name == "options" ? protocol::parse_startup_options(value) : std::nullopt;
     bool all_tracked =
-        settings && std::all_of(settings->begin(), settings->end(),
-                                [&](const auto& kv) { return is_tracked(view, kv.first); });
+        settings && std::all_of(settings->begin(), settings->end(), [&](const auto& kv) {
+          return protocol::is_tracked(tracked, kv.first);
+        });
     if (all_tracked) {
       client_settings.insert(client_settings.end(), settings->begin(), settings->end());
-    } else if (is_tracked(view, name)) {
+    } else if (protocol::is_tracked(tracked, name)) {
       client_settings.emplace_back(name, value);
     } else {
       server_params.emplace_back(name, value);
     }
   }
-  auto options = s.connect_options(server_params);
+  auto options = s.connect_options(std::move(server_params));
   auto pool = s.pool_for(options);
 
-  auto welcome = pool->welcome_parameters();
-  if (!welcome) {  // the pool's first client: learn the server's parameters from a connection
-    auto lease = co_await lease_for(s, *pool, options);
-    if (!lease) {
-      co_await send_fatal(s.client, lease.error());
-      co_return;
+  auto cancel_key = s.shared.cancels().add(pseudo_process_id(), std::nullopt);
+  {
+    // Greeted with the server's parameters and its own settings; only the tracked ones are
+    // kept for the session (an idle client should cost little).
+    auto welcome = pool->welcome_parameters();
+    if (!welcome) {  // the pool's first client: learn the server's parameters from a connection
+      auto lease = co_await lease_for(s, *pool, options);
+      if (!lease) {
+        s.shared.cancels().remove(cancel_key);
+        co_await send_fatal(s.client, lease.error());
+        co_return;
+      }
+      welcome = lease->conn().login_parameters();
+      lease->give_back();
     }
-    welcome = lease->conn().login_parameters();
-    lease->give_back();
+    for (const auto& [name, value] : client_settings)
+      protocol::set_parameter(*welcome, name, value);
+    for (const auto& [name, value] : *welcome) {
+      if (protocol::is_tracked(tracked, name)) view.wanted.emplace_back(name, value);
+    }
+    auto hello = greeting(*welcome, cancel_key);
+    if (co_await s.client.write_all(asio::buffer(hello))) s.client.close();
   }
-  view.wanted = *welcome;
-  for (const auto& [name, value] : client_settings)
-    protocol::set_parameter(view.wanted, name, value);
-  // No single backend represents the client, so its process id is made up, as pgbouncer does.
-  std::int32_t pseudo_pid;
-  auto random = auth::random_bytes(sizeof pseudo_pid);
-  std::memcpy(&pseudo_pid, random.data(), sizeof pseudo_pid);
-  pseudo_pid &= 0x7fffffff;
-  auto cancel_key = s.shared.cancels().add(pseudo_pid, std::nullopt);
-  auto hello = greeting(view.wanted, cancel_key);
   log::debug("client {} logged in as \"{}\" to \"{}\" ({} mode, tls {})", s.peer, s.user,
              s.database, release == Release::AfterStatement ? "statement" : "transaction",
              s.client.is_tls());
   auto relay_options = s.relay_options(release);
   std::optional<Error> farewell;
-  if (co_await s.client.write_all(asio::buffer(hello))) s.client.close();
 
   while (s.client.is_open()) {
     auto wait = co_await wait_for_request(s.client, s.buffer, s.cfg().client_idle_timeout);
@@ -256,7 +263,7 @@ awaitable<void> run_transaction_mode(LoggedIn& s) {
       break;
     }
     backend::ServerConnection& conn = lease->conn();
-    auto sync = protocol::parameter_sync_query(view.tracked, conn.parameters(), view.wanted);
+    auto sync = protocol::parameter_sync_query(tracked, conn.parameters(), view.wanted);
     if (!sync.empty()) {
       auto synced = co_await conn.run_simple(sync, s.cfg().server_connect_timeout);
       if (!synced) {

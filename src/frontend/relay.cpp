@@ -158,7 +158,9 @@ struct ServerVisitor {
       auto kv = protocol::parse_parameter_status(payload);
       if (!kv) return true;
       s.server.note_parameter(kv->first, kv->second);
-      if (!s.resetting) protocol::set_parameter(s.view.wanted, kv->first, kv->second);
+      if (!s.resetting && s.view.tracked && protocol::is_tracked(*s.view.tracked, kv->first)) {
+        protocol::set_parameter(s.view.wanted, kv->first, kv->second);
+      }
       return true;
     }
     auto fields = protocol::parse_error_response(payload);

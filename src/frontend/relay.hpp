@@ -29,9 +29,11 @@ struct RelayOptions {
 
 // What a client believes about its session, kept across the server connections it uses.
 struct ClientView {
-  std::string peer;                  // for the log
-  std::vector<std::string> tracked;  // parameters kept in line (empty in session mode)
-  protocol::Parameters wanted;       // the values the client last saw reported
+  std::string peer;  // for the log
+  // Parameters kept in line (Settings::tracked_parameters; none in session mode) and the
+  // values the client last saw reported for them.
+  const std::vector<std::string>* tracked = nullptr;
+  protocol::Parameters wanted;
   bool warned_listen = false;
 };
 

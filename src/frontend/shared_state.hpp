@@ -21,6 +21,9 @@ struct Settings {
   config::Config config;
   auth::UserList users;
   std::vector<auth::PgpassEntry> pgpass;
+  // Parameters kept in line in transaction/statement modes: the defaults plus
+  // track_extra_parameters.
+  std::vector<std::string> tracked_parameters;
   std::shared_ptr<boost::asio::ssl::context> client_tls;   // null when ssl is off
   std::shared_ptr<boost::asio::ssl::context> backend_tls;  // null when backend_encryption is off
 };

@@ -13,6 +13,11 @@ bool same_parameter(std::string_view a, std::string_view b) {
   });
 }
 
+bool is_tracked(const std::vector<std::string>& tracked, std::string_view name) {
+  return std::any_of(tracked.begin(), tracked.end(),
+                     [&](const std::string& t) { return same_parameter(t, name); });
+}
+
 const std::string* find_parameter(const Parameters& params, std::string_view name) {
   for (const auto& [k, v] : params) {
     if (same_parameter(k, name)) return &v;

@@ -23,6 +23,7 @@ inline const std::vector<std::string>& default_tracked_parameters() {
 
 // GUC names are case-insensitive in PostgreSQL.
 bool same_parameter(std::string_view a, std::string_view b);
+bool is_tracked(const std::vector<std::string>& tracked, std::string_view name);
 const std::string* find_parameter(const Parameters& params, std::string_view name);
 // Sets or adds `name` (case-insensitively matched).
 void set_parameter(Parameters& params, std::string_view name, std::string_view value);
