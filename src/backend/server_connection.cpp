@@ -288,14 +288,6 @@ awaitable<Result<std::vector<ServerConnection::Row>>> ServerConnection::run_quer
   }
 }
 
-awaitable<void> ServerConnection::terminate() {
-  if (stream_->is_open()) {
-    auto x = protocol::terminate();
-    co_await stream_->write_all(asio::buffer(x));
-    stream_->close();
-  }
-}
-
 awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t process_id,
                               std::int32_t secret_key, std::chrono::milliseconds timeout) {
   auto executor = co_await asio::this_coro::executor;

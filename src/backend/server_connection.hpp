@@ -60,8 +60,6 @@ class ServerConnection {
   awaitable<Result<std::vector<Row>>> run_query(const std::string& sql,
                                                 const std::vector<std::string>& params,
                                                 std::chrono::milliseconds timeout);
-  // Sends Terminate and closes; never fails.
-  awaitable<void> terminate();
 
   net::Stream& stream() { return *stream_; }
   ByteBuffer& buffer() { return buffer_; }

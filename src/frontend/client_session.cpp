@@ -39,12 +39,6 @@ class ClientCounter {
   int value_;
 };
 
-std::string param_or(const protocol::StartupMessage& m, std::string_view name,
-                     const std::string& fallback) {
-  const std::string* v = m.find(name);
-  return v ? *v : fallback;
-}
-
 // The checks PostgreSQL makes on a startup packet before authentication, and max_client_conn.
 std::optional<Error> refuse_startup(const protocol::StartupMessage& startup, int clients,
                                     const config::Config& cfg) {
@@ -324,8 +318,8 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
     co_return;
   }
   std::string user = *startup.find("user");
-  std::string database = param_or(startup, "database", user);
-  if (!startup.find("database")) startup.params.emplace_back("database", database);
+  if (!startup.find("database")) startup.params.emplace_back("database", user);  // as libpq
+  std::string database = *startup.find("database");
 
   if (startup.minor > 0 || !startup.protocol_options.empty()) {
     auto negotiate = protocol::negotiate_protocol_version(0, startup.protocol_options);

@@ -273,9 +273,4 @@ std::optional<protocol::Parameters> Pool::welcome_parameters() {
   return welcome_;
 }
 
-PoolStats Pool::stats() {
-  std::lock_guard lock(mutex_);
-  return PoolStats{static_cast<int>(idle_.size()), total_, static_cast<int>(waiters_.size())};
-}
-
 }  // namespace pgb::pool

@@ -50,12 +50,6 @@ class [[nodiscard]] Lease {
   std::unique_ptr<backend::ServerConnection> conn_;
 };
 
-struct PoolStats {
-  int idle = 0;
-  int total = 0;  // idle + leased + being connected
-  int waiting = 0;
-};
-
 // The limits in force, read from the current settings at each acquire (so they follow reloads).
 struct PoolLimits {
   int max_pool = 1;
@@ -93,11 +87,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void set_lifetime(std::chrono::milliseconds lifetime) { lifetime_ = lifetime.count(); }
   bool close_one_idle();
 
-  PoolStats stats();
   // ParameterStatus values of the pool's first connection at login: what a client of this
   // pool is greeted with when it gets no server connection of its own at login.
   std::optional<protocol::Parameters> welcome_parameters();
-  const std::string& name() const { return name_; }
   const std::string& database() const { return database_; }
   const std::string& user() const { return user_; }
 
