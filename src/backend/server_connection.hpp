@@ -6,6 +6,7 @@
 #include "common/result.hpp"
 #include "net/stream.hpp"
 #include "protocol/startup.hpp"
+#include "statements/server_cache.hpp"
 
 #include <chrono>
 #include <memory>
@@ -73,6 +74,8 @@ class ServerConnection {
   Clock::time_point created_at() const { return created_at_; }
   Clock::time_point last_used() const { return last_used_; }
   void touch() { last_used_ = Clock::now(); }
+  // Named statements pgbalancer prepared here (transaction and statement modes).
+  statements::ServerCache& statements() { return statements_; }
 
  private:
   ServerConnection(std::unique_ptr<net::Stream> stream, BackendAddress address);
@@ -89,6 +92,7 @@ class ServerConnection {
   protocol::Parameters parameters_;
   Clock::time_point created_at_ = Clock::now();
   Clock::time_point last_used_ = created_at_;
+  statements::ServerCache statements_;
 };
 
 // Sends a CancelRequest for (process_id, secret_key) to a backend, as libpq's PQcancel does.

@@ -54,6 +54,9 @@ struct Config {
   int max_db_connections = 0;    // 0: no limit
   int max_user_connections = 0;  // 0: no limit
   std::string server_reset_query = "DISCARD ALL";
+  // Transaction and statement modes: named prepared statements kept per server connection
+  // (LRU); 0 relays statement names untouched, as pgbouncer before 1.21 did.
+  int max_prepared_statements = 200;
   std::map<std::string, PoolOverride> databases;
   std::map<std::string, PoolOverride> users;
   // GUC_REPORT parameters kept in line across shared connections, besides the default six.

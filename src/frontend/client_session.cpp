@@ -111,9 +111,14 @@ struct LoggedIn {
   }
 
   RelayOptions relay_options(Release release) const {
-    return RelayOptions{cfg().max_message_size,    release,
-                        cfg().server_reset_query,  cfg().server_connect_timeout,
-                        cfg().client_idle_timeout, cfg().idle_transaction_timeout};
+    auto prepared = release == Release::AtSessionEnd ? 0 : cfg().max_prepared_statements;
+    return RelayOptions{cfg().max_message_size,
+                        release,
+                        cfg().server_reset_query,
+                        cfg().server_connect_timeout,
+                        cfg().client_idle_timeout,
+                        cfg().idle_transaction_timeout,
+                        static_cast<std::size_t>(prepared)};
   }
 };
 
@@ -157,7 +162,7 @@ awaitable<void> run_session_mode(LoggedIn& s) {
              s.peer, s.user, s.database, conn.process_id(), s.client.is_tls());
 
   RelayOutcome outcome;
-  ClientView view{s.peer, nullptr, {}, false};
+  ClientView view{s.peer, nullptr, {}, false, nullptr, {}};
   auto relay_options = s.relay_options(Release::AtSessionEnd);
   if (!co_await s.client.write_all(asio::buffer(welcome))) {
     outcome = co_await relay(s.client, s.buffer, conn, relay_options, view);
@@ -190,7 +195,7 @@ awaitable<void> run_transaction_mode(LoggedIn& s) {
                         ? Release::AfterStatement
                         : Release::AfterTransaction;
   const auto& tracked = s.settings.tracked_parameters;
-  ClientView view{s.peer, &tracked, {}, false};
+  ClientView view{s.peer, &tracked, {}, false, &s.shared.statements(), {}};
   // Tracked settings go through parameter sync rather than into the server's startup packet,
   // including `options=-c name=value` when it holds nothing but tracked settings.
   protocol::Parameters server_params, client_settings;

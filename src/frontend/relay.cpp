@@ -15,6 +15,7 @@
 #include "protocol/frame_scanner.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/parameters.hpp"
+#include "protocol/splice.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -55,6 +56,7 @@ struct RelayState {
   bool transaction_block_refused = false;  // statement mode saw BEGIN (or similar) succeed
   std::optional<net::Watchdog> idle_watchdog;
   std::optional<net::Watchdog> reset_watchdog;
+  std::optional<statements::Rewriter> rewriter;  // named prepared statements across servers
   RelayOutcome outcome;
 
   bool server_idle() const { return pending_ready == 0 && !unsynced && transaction_status == 'I'; }
@@ -86,12 +88,22 @@ bool starts_with_listen(std::string_view sql) {
   return protocol::same_parameter(sql.substr(start, 6), "listen");
 }
 
+// Where a message shown to on_message starts in the scanned input: edits are made there.
+std::size_t offset_of(std::string_view input, std::string_view payload) {
+  return static_cast<std::size_t>(payload.data() - input.data()) - 5;
+}
+
 struct ClientVisitor {
   RelayState& s;
+  std::string_view input;  // what is being scanned
+  protocol::Splice& edits;
+  std::uint32_t length = 0;  // of the message on_header saw last
   bool invalid_type = false;
   char bad_type = 0;
+  bool malformed = false;
 
-  FrameVerdict on_header(char type, std::uint32_t) {
+  FrameVerdict on_header(char type, std::uint32_t message_length) {
+    length = message_length;
     if (!protocol::is_frontend_message_type(type)) {
       invalid_type = true;
       bad_type = type;
@@ -101,48 +113,81 @@ struct ClientVisitor {
       case 'X': return FrameVerdict::StopBefore;
       case 'Q':
         ++s.pending_ready;
+        if (s.rewriter) s.rewriter->on_ready_request();
         // LISTEN only hears notifications while the client holds this server connection.
-        if (s.options.release != Release::AtSessionEnd && !s.view.warned_listen) {
+        if (s.rewriter || (s.options.release != Release::AtSessionEnd && !s.view.warned_listen)) {
           return FrameVerdict::Capture;
         }
         break;
-      case 'F': ++s.pending_ready; break;
+      case 'F':
       case 'S':
         ++s.pending_ready;
-        s.unsynced = false;
+        if (type == 'S') s.unsynced = false;
+        if (s.rewriter) s.rewriter->on_ready_request();
         break;
       case 'P':
       case 'B':
       case 'D':
       case 'E':
       case 'C':
-      case 'H': s.unsynced = true; break;
+      case 'H':
+        s.unsynced = true;
+        if (s.rewriter) return statements::Rewriter::verdict_for(type);
+        break;
       default: break;
     }
     return FrameVerdict::Forward;
   }
-  void on_message(char, std::string_view payload) {
-    if (starts_with_listen(payload)) {
-      s.view.warned_listen = true;
-      log::warn(
-          "client {} ran LISTEN in {} pooling mode: notifications only arrive while it holds a "
-          "server connection; use session mode for LISTEN",
-          s.view.peer, s.options.release == Release::AfterStatement ? "statement" : "transaction");
+  bool on_message(char type, std::string_view payload) {
+    if (type == 'Q' && !s.view.warned_listen && s.options.release != Release::AtSessionEnd) {
+      if (starts_with_listen(payload)) {
+        s.view.warned_listen = true;
+        log::warn(
+            "client {} ran LISTEN in {} pooling mode: notifications only arrive while it holds "
+            "a server connection; use session mode for LISTEN",
+            s.view.peer,
+            s.options.release == Release::AfterStatement ? "statement" : "transaction");
+      }
     }
+    if (!s.rewriter) return true;
+    if (!s.rewriter->on_client_message(type, payload, length, offset_of(input, payload), edits)) {
+      malformed = true;
+      bad_type = type;
+      return false;
+    }
+    return true;
   }
 };
 
 struct ServerVisitor {
   RelayState& s;
+  std::string_view input;  // what is being scanned
+  protocol::Splice& edits;
 
   FrameVerdict on_header(char type, std::uint32_t) {
-    return (type == 'Z' || type == 'E' || type == 'S') ? FrameVerdict::Capture
-                                                       : FrameVerdict::Forward;
+    if (type == 'Z' || type == 'E' || type == 'S') return FrameVerdict::Capture;
+    if (s.rewriter && (type == '1' || type == '3' || type == 'C')) return FrameVerdict::Capture;
+    return FrameVerdict::Forward;
   }
   // Returns false to hold a message back from the client.
   bool on_message(char type, std::string_view payload) {
+    if (type == '1' || type == '3') {
+      auto reply = type == '1' ? s.rewriter->on_parse_complete() : s.rewriter->on_close_complete();
+      std::size_t at = offset_of(input, payload);
+      if (reply == statements::Rewriter::Reply::Drop) edits.replace(at, at + 5, {});
+      if (reply == statements::Rewriter::Reply::AsParseComplete) {
+        using namespace std::string_view_literals;
+        edits.replace(at, at + 5, "1\0\0\0\4"sv);
+      }
+      return true;
+    }
+    if (type == 'C') {
+      s.rewriter->on_command_complete(payload);
+      return true;
+    }
     if (type == 'Z') {
       if (s.pending_ready > 0) --s.pending_ready;
+      if (s.rewriter) s.rewriter->on_ready_for_query();
       s.transaction_status = payload.empty() ? 'E' : payload[0];
       if (s.resetting) s.resetting = false;  // the reset's own ReadyForQuery
       // Statement pooling: a statement left a transaction open. The client gets an error
@@ -211,16 +256,39 @@ awaitable<void> client_left(RelayState& s, bool scanner_at_boundary) {
   if (co_await server.stream().write_all(asio::buffer(reset))) server.stream().close();
 }
 
+// The scanned bytes with the edits made to them, for one gathering write.
+std::vector<asio::const_buffer> edited(std::string_view data, const protocol::Splice& edits) {
+  std::vector<asio::const_buffer> pieces;
+  edits.for_each_piece(data, [&](std::string_view p) { pieces.emplace_back(p.data(), p.size()); });
+  return pieces;
+}
+
+// Room to read into, for at least the message the scanner waits to see whole.
+asio::mutable_buffer read_space(ByteBuffer& buf, const protocol::FrameScanner& scanner) {
+  buf.reserve(scanner.needed());
+  std::size_t wanted = scanner.needed() - std::min(scanner.needed(), buf.size());
+  char* tail = buf.tail(std::max<std::size_t>(wanted, protocol::FrameScanner::kMaxCapture + 5));
+  return asio::buffer(tail, buf.tail_space());
+}
+
 awaitable<void> client_to_server(net::Stream& client, ByteBuffer& buf, RelayState& s) {
   protocol::FrameScanner scanner(s.options.max_message_size);
-  ClientVisitor visitor{s};
+  protocol::Splice edits;
   for (;;) {
+    ClientVisitor visitor{s, buf.readable(), edits};
+    edits.clear();
     auto scan = scanner.scan(buf.readable(), visitor);
     s.client_mid_message = !scanner.at_boundary();
     if (scan.consumed > 0) {
       s.client_writing = true;
-      auto ec =
-          co_await s.server.stream().write_all(asio::buffer(buf.readable().data(), scan.consumed));
+      auto data = buf.readable().substr(0, scan.consumed);
+      error_code ec;
+      if (edits.empty()) {
+        ec = co_await s.server.stream().write_all(asio::buffer(data.data(), data.size()));
+      } else {
+        auto pieces = edited(data, edits);
+        ec = co_await s.server.stream().write_all(pieces);
+      }
       s.client_writing = false;
       if (ec) {
         s.server_gone = true;
@@ -229,23 +297,26 @@ awaitable<void> client_to_server(net::Stream& client, ByteBuffer& buf, RelayStat
       }
       buf.consume(scan.consumed);
     }
-    if (scan.status == ScanStatus::Stopped && !visitor.invalid_type) {
+    if (scan.status == ScanStatus::Stopped && !visitor.invalid_type && !visitor.malformed) {
       s.outcome.end_reason = "client sent Terminate";
       break;
     }
     if (scan.status != ScanStatus::NeedMore) {
-      s.outcome.client_error = make_error(
-          sqlstate::kProtocolViolation,
-          visitor.invalid_type
-              ? fmt::format("invalid frontend message type {}", static_cast<int>(visitor.bad_type))
-              : "invalid message length");
+      std::string message = "invalid message length";
+      if (visitor.invalid_type) {
+        message =
+            fmt::format("invalid frontend message type {}", static_cast<int>(visitor.bad_type));
+      } else if (visitor.malformed) {
+        message = fmt::format("invalid \"{}\" message format", visitor.bad_type);
+      }
+      s.outcome.client_error = make_error(sqlstate::kProtocolViolation, message);
       s.outcome.end_reason = "protocol violation by the client";
       break;
     }
     arm_idle_timer(s, client);
     s.client_reading = true;
-    auto [ec, n] = co_await client.read_some(
-        asio::buffer(buf.tail(protocol::FrameScanner::kMaxCapture + 5), buf.tail_space()));
+    auto space = read_space(buf, scanner);
+    auto [ec, n] = co_await client.read_some(space);
     s.client_reading = false;
     s.idle_watchdog.reset();
     if (s.released) {
@@ -279,15 +350,24 @@ bool may_release(const RelayState& s, const ByteBuffer& buf,
 
 awaitable<void> server_to_client(net::Stream& client, RelayState& s) {
   protocol::FrameScanner scanner(protocol::kMaxMessageLength);
-  ServerVisitor visitor{s};
   ByteBuffer& buf = s.server.buffer();
+  protocol::Splice edits;
   for (;;) {
     bool was_resetting = s.resetting;
+    ServerVisitor visitor{s, buf.readable(), edits};
+    edits.clear();
     auto scan = scanner.scan(buf.readable(), visitor);
     if (scan.consumed > 0) {
       if (!was_resetting && !s.client_gone) {
-        if (auto ec =
-                co_await client.write_all(asio::buffer(buf.readable().data(), scan.consumed))) {
+        auto data = buf.readable().substr(0, scan.consumed);
+        error_code ec;
+        if (edits.empty()) {
+          ec = co_await client.write_all(asio::buffer(data.data(), data.size()));
+        } else {
+          auto pieces = edited(data, edits);
+          ec = co_await client.write_all(pieces);
+        }
+        if (ec) {
           s.client_gone = true;
           s.outcome.session_over = true;
           s.outcome.end_reason = "client write failed: " + ec.message();
@@ -360,6 +440,11 @@ awaitable<RelayOutcome> relay(net::Stream& client, ByteBuffer& client_buffer,
   auto executor = co_await asio::this_coro::executor;
   client_buffer.reserve(backend::kRelayBufferSize);  // idle clients keep a small one
   RelayState state(options, view, server, executor);
+  if (options.max_prepared_statements > 0 && view.registry) {
+    server.statements().begin_lease();
+    state.rewriter.emplace(*view.registry, view.statements, server.statements(),
+                           options.max_prepared_statements);
+  }
   co_await (client_to_server(client, client_buffer, state) && server_to_client(client, state));
   co_return std::move(state.outcome);
 }

@@ -7,6 +7,7 @@
 #include "common/byte_buffer.hpp"
 #include "net/stream.hpp"
 #include "protocol/startup.hpp"
+#include "statements/rewriter.hpp"
 
 #include <chrono>
 #include <optional>
@@ -25,6 +26,9 @@ struct RelayOptions {
   std::chrono::milliseconds reset_timeout;
   std::chrono::milliseconds client_idle_timeout;       // 0: never
   std::chrono::milliseconds idle_transaction_timeout;  // 0: never
+  // Named prepared statements kept per server connection; 0: names relayed untouched
+  // (always so in session mode, where a client keeps its server connection).
+  std::size_t max_prepared_statements = 0;
 };
 
 // What a client believes about its session, kept across the server connections it uses.
@@ -35,6 +39,9 @@ struct ClientView {
   const std::vector<std::string>* tracked = nullptr;
   protocol::Parameters wanted;
   bool warned_listen = false;
+  // Transaction and statement modes: the client's prepared statements, by its names.
+  statements::Registry* registry = nullptr;
+  statements::ClientStatements statements;
 };
 
 struct RelayOutcome {

@@ -6,6 +6,7 @@
 #include "config/config.hpp"
 #include "frontend/cancel_registry.hpp"
 #include "pool/pool_registry.hpp"
+#include "statements/registry.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -41,6 +42,7 @@ class SharedState {
 
   pool::PoolRegistry& pools() { return pools_; }
   CancelRegistry& cancels() { return cancels_; }
+  statements::Registry& statements() { return statements_; }
   std::atomic<int>& client_count() { return client_count_; }
   // Key for made-up SCRAM salts of unknown users: stable for the process, so repeated
   // attempts for one name see the same salt, as they would for a real user.
@@ -50,6 +52,7 @@ class SharedState {
   std::atomic<std::shared_ptr<const Settings>> settings_;
   pool::PoolRegistry pools_;
   CancelRegistry cancels_;
+  statements::Registry statements_;
   std::atomic<int> client_count_{0};
   std::string mock_secret_key_;
 };

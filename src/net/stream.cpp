@@ -61,6 +61,15 @@ awaitable<error_code> Stream::write_all(asio::const_buffer buffer) {
   co_return ec;
 }
 
+awaitable<error_code> Stream::write_all(const std::vector<asio::const_buffer>& buffers) {
+  if (tls_) {
+    auto [ec, n] = co_await asio::async_write(*tls_, buffers, use_nothrow);
+    co_return ec;
+  }
+  auto [ec, n] = co_await asio::async_write(socket_, buffers, use_nothrow);
+  co_return ec;
+}
+
 void Stream::close() {
   error_code ignored;
   if (socket_.is_open()) {

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace pgb::net {
 
@@ -25,6 +26,7 @@ class Stream {
   awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer buffer);
   awaitable<error_code> read_exact(asio::mutable_buffer buffer);
   awaitable<error_code> write_all(asio::const_buffer buffer);
+  awaitable<error_code> write_all(const std::vector<asio::const_buffer>& buffers);
 
   // Closes the socket; pending operations complete with operation_aborted. Idempotent.
   void close();

@@ -4,7 +4,8 @@
 // 5-byte headers, lets a visitor decide per message, and reports how many bytes may be
 // forwarded now. A payload streams through in as many pieces as it arrives in, so a
 // message of any size costs no memory beyond the relay buffer. Only a message the visitor
-// asks to inspect ("capture") is held back until it is whole, and only if it is small.
+// asks to inspect ("capture") is held back until it is whole (or, for CapturePrefix, until
+// its first kMaxCapture bytes are in).
 #pragma once
 
 #include "protocol/byte_reader.hpp"
@@ -17,9 +18,11 @@
 namespace pgb::protocol {
 
 enum class FrameVerdict {
-  Forward,     // relay it, payload unseen
-  Capture,     // relay it, but show the whole payload to on_message first
-  StopBefore,  // stop scanning; this message and what follows stay unconsumed
+  Forward,        // relay it, payload unseen
+  Capture,        // relay it, but show the whole payload to on_message first, if it is small
+  CaptureWhole,   // show the whole payload however large (the caller grows its buffer)
+  CapturePrefix,  // show the whole payload, or its first kMaxCapture bytes if it is larger
+  StopBefore,     // stop scanning; this message and what follows stay unconsumed
 };
 
 enum class ScanStatus {
@@ -44,10 +47,12 @@ class FrameScanner {
   // Visitor: FrameVerdict on_header(char type, std::uint32_t length);
   //          void on_message(char type, std::string_view payload)   (captured messages only),
   //          or bool on_message(...): false stops before that message, as StopBefore would.
-  // `length` is the protocol's length field: payload plus its own 4 bytes.
+  // `length` is the protocol's length field: payload plus its own 4 bytes. A payload shown
+  // to on_message is a view of `data`, so its offset there locates the message.
   template <class Visitor>
   ScanResult scan(std::string_view data, Visitor&& visitor) {
     std::size_t pos = 0;
+    needed_ = 5;
     while (pos < data.size()) {
       if (remaining_ > 0) {
         std::size_t take = std::min<std::size_t>(remaining_, data.size() - pos);
@@ -61,17 +66,27 @@ class FrameScanner {
       if (length < 4 || length > max_length_) return {pos, ScanStatus::Malformed};
       FrameVerdict verdict = visitor.on_header(type, length);
       if (verdict == FrameVerdict::StopBefore) return {pos, ScanStatus::Stopped};
-      if (verdict == FrameVerdict::Capture && length - 4 <= kMaxCapture) {
-        if (data.size() - pos < 1 + std::size_t{length}) return {pos, ScanStatus::NeedMore};
+      std::size_t payload = length - 4;
+      bool show = verdict == FrameVerdict::CaptureWhole || verdict == FrameVerdict::CapturePrefix ||
+                  (verdict == FrameVerdict::Capture && payload <= kMaxCapture);
+      if (show) {
+        std::size_t shown = verdict == FrameVerdict::CapturePrefix
+                                ? std::min<std::size_t>(payload, kMaxCapture)
+                                : payload;
+        if (data.size() - pos < 5 + shown) {
+          needed_ = 5 + shown;
+          return {pos, ScanStatus::NeedMore};
+        }
         if constexpr (std::is_same_v<decltype(visitor.on_message(type, data)), bool>) {
           // A visitor that returns false keeps this message from being relayed.
-          if (!visitor.on_message(type, data.substr(pos + 5, length - 4))) {
+          if (!visitor.on_message(type, data.substr(pos + 5, shown))) {
             return {pos, ScanStatus::Stopped};
           }
         } else {
-          visitor.on_message(type, data.substr(pos + 5, length - 4));
+          visitor.on_message(type, data.substr(pos + 5, shown));
         }
-        pos += 1 + std::size_t{length};
+        pos += 5 + shown;
+        remaining_ = static_cast<std::uint32_t>(payload - shown);
         continue;
       }
       pos += 5;
@@ -82,10 +97,15 @@ class FrameScanner {
 
   // True between messages: nothing of a started message is still expected.
   bool at_boundary() const { return remaining_ == 0; }
+  // After NeedMore: how many bytes, from the first unconsumed one, the next scan needs to
+  // make progress (a header, or a message held back to be shown whole). The caller's buffer
+  // must be able to hold that many.
+  std::size_t needed() const { return needed_; }
 
  private:
   std::uint32_t max_length_;
   std::uint32_t remaining_ = 0;  // payload bytes of the current message not yet seen
+  std::size_t needed_ = 5;
 };
 
 }  // namespace pgb::protocol

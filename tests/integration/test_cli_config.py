@@ -175,7 +175,6 @@ def test_check_empty_backend_servers(cli, make_config):
 
 @pytest.mark.parametrize("key,value", [
     ("health_check_period", 10),
-    ("max_prepared_statements", 100),
     ("load_balance_mode", True),
     ("hba_file", "/etc/hba.conf"),
     ("rest_api", True),
@@ -211,7 +210,7 @@ def test_check_missing_backend_ca(cli, make_config):
 
 def test_check_reports_every_problem(cli, make_config):
     path, text = make_config(port=Raw("notaport"), bogus_one=1, log_level="loud",
-                             max_prepared_statements=3)
+                             max_prepared_statements=-3)
     r = check(cli, path)
     assert_problem(r, path, line_of(text, "port: notaport"), "port")
     assert_problem(r, path, line_of(text, "bogus_one"), "bogus_one")

@@ -287,8 +287,15 @@ TEST(ParseConfig, PoolModes) {
 TEST(ParseConfig, RoadmapKeysAreRefusedNotIgnored) {
   EXPECT_EQ(only_problem(with_minimal("rest_api:\n  port: 8080\n")),
             "test.yml:4: rest_api: not supported yet in this version of pgbalancer");
-  EXPECT_EQ(only_problem(with_minimal("max_prepared_statements: 5\n")),
-            "test.yml:4: max_prepared_statements: not supported yet in this version of pgbalancer");
+  EXPECT_EQ(only_problem(with_minimal("hba_file: /etc/pgbalancer/hba.conf\n")),
+            "test.yml:4: hba_file: not supported yet in this version of pgbalancer");
+}
+
+TEST(ParseConfig, MaxPreparedStatements) {
+  EXPECT_EQ(config_of(with_minimal("")).max_prepared_statements, 200);
+  EXPECT_EQ(config_of(with_minimal("max_prepared_statements: 0\n")).max_prepared_statements, 0);
+  EXPECT_EQ(only_problem(with_minimal("max_prepared_statements: -1\n")),
+            "test.yml:4: max_prepared_statements: -1 is outside the valid range 0..100000");
 }
 
 TEST(ParseConfig, DuplicateKey) {

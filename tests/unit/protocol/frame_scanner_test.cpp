@@ -353,3 +353,49 @@ TEST(FrameScanner, RandomBuffersAreNeverOverRead) {
 
 }  // namespace
 }  // namespace pgb::protocol
+
+namespace pgb::protocol {
+namespace {
+
+// A visitor answering one fixed verdict for every message.
+struct Fixed {
+  FrameVerdict verdict;
+  std::vector<std::string> shown;
+  FrameVerdict on_header(char, std::uint32_t) { return verdict; }
+  void on_message(char, std::string_view payload) { shown.emplace_back(payload); }
+};
+
+TEST(FrameScanner, CaptureWholeWaitsForALargeMessageAndSaysHowMuchItNeeds) {
+  std::string msg = frame('P', std::string(3 * FrameScanner::kMaxCapture, 'q'));
+  FrameScanner scanner(1 << 20);
+  Fixed v{FrameVerdict::CaptureWhole, {}};
+  auto first = scanner.scan(std::string_view(msg).substr(0, 100), v);
+  EXPECT_EQ(first.consumed, 0u);
+  EXPECT_EQ(scanner.needed(), msg.size());
+  auto whole = scanner.scan(msg, v);
+  EXPECT_EQ(whole.consumed, msg.size());
+  ASSERT_EQ(v.shown.size(), 1u);
+  EXPECT_EQ(v.shown[0].size(), 3 * FrameScanner::kMaxCapture);
+}
+
+TEST(FrameScanner, CapturePrefixShowsTheStartAndStreamsTheRest) {
+  std::string payload(FrameScanner::kMaxCapture + 1000, 'b');
+  payload[0] = 'S';
+  std::string msg = frame('B', payload) + frame('E', "x");
+  FrameScanner scanner(1 << 20);
+  Fixed v{FrameVerdict::CapturePrefix, {}};
+  auto prefix_only =
+      scanner.scan(std::string_view(msg).substr(0, 5 + FrameScanner::kMaxCapture), v);
+  EXPECT_EQ(prefix_only.consumed, 5 + FrameScanner::kMaxCapture);
+  ASSERT_EQ(v.shown.size(), 1u);
+  EXPECT_EQ(v.shown[0].size(), FrameScanner::kMaxCapture);
+  EXPECT_EQ(v.shown[0][0], 'S');
+  EXPECT_FALSE(scanner.at_boundary());
+  auto rest = scanner.scan(std::string_view(msg).substr(prefix_only.consumed), v);
+  EXPECT_EQ(prefix_only.consumed + rest.consumed, msg.size());
+  ASSERT_EQ(v.shown.size(), 2u);
+  EXPECT_EQ(v.shown[1], "x");  // a small message is shown whole
+}
+
+}  // namespace
+}  // namespace pgb::protocol
