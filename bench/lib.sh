@@ -232,6 +232,7 @@ max_client_conn: $maxc
 auth_type: scram-sha-256
 auth_file: $TMP/userlist.txt
 log_level: $PGB_LOG_LEVEL
+worker_threads: ${BENCH_PGBALANCER_WORKERS:-0}
 EOF
   log "starting pgbalancer on port $PGBALANCER_PORT ($mode mode, pool $pool, max_client_conn $maxc${nofile:+, ulimit -n $nofile})"
   # the subshell execs pgbalancer, so $! is pgbalancer's pid

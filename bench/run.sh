@@ -16,10 +16,11 @@
 #   BENCH_WARMUP   [5]      seconds of select-only warm-up per target before measuring (0 = none)
 #   BENCH_POOL_SIZE [session: max(20, clients); transaction: 8]  server connections per pool (both poolers)
 #   BENCH_TARGETS  ["direct pgbouncer pgbalancer"]
-#   BENCH_WORKLOADS [session: "select tpcb select1"; transaction: "select tpcb select1 churn extended"]
+#   BENCH_WORKLOADS [session: "select tpcb select1"; transaction: "select tpcb select1 churn extended prepared"]
 #                   also available: churn (-S -C), extended (-S -M extended), prepared (-S -M prepared)
 #   BENCH_PGBENCH_ARGS []   extra pgbench arguments
 #   BENCH_PGBALANCER_LOG_LEVEL [info]
+#   BENCH_PGBALANCER_WORKERS [0]  pgbalancer's worker_threads (0: one per core)
 #   BENCH_OUT      [bench/results/<timestamp>]  where results.md, raw.csv and logs go
 #   BENCH_KEEP=1            keep the temporary directory (data dir, configs, logs)
 #   BENCH_PG_PORT / BENCH_PGBOUNCER_PORT / BENCH_PGBALANCER_PORT   [first free from 15432/16432/17432]
@@ -40,7 +41,7 @@ case "$MODE" in
     # fewer server connections than clients: the pooler has to multiplex
     CLIENTS="${BENCH_CLIENTS:-32}"
     POOL="${BENCH_POOL_SIZE:-8}"
-    WORKLOADS="${BENCH_WORKLOADS:-select tpcb select1 churn extended}" ;;
+    WORKLOADS="${BENCH_WORKLOADS:-select tpcb select1 churn extended prepared}" ;;
   *) die "BENCH_POOL_MODE must be session or transaction, not '$MODE'" ;;
 esac
 DURATION="${BENCH_DURATION:-15}"
@@ -59,21 +60,12 @@ for w in $WORKLOADS; do
   case "$w" in select|tpcb|select1|churn|extended|prepared) ;;
     *) die "unknown workload '$w' (select, tpcb, select1, churn, extended, prepared)" ;; esac
 done
-# Named prepared statements (pgbench -M prepared) are not carried across server connections in
-# transaction mode, by pgbouncer 1.18 nor (yet) by pgbalancer: report that instead of running it,
-# unless asked for explicitly.
-PREPARED_NOTE=""
-if [ "$MODE" = transaction ]; then
-  case " $WORKLOADS " in
-    *" prepared "*) log "warning: 'prepared' (-M prepared) requested in transaction mode; expected to fail through both poolers" ;;
-    *) PREPARED_NOTE="prepared (-S -M prepared): not supported in transaction mode by pgbouncer 1.18 nor by pgbalancer (named prepared statements are not carried across server connections); not run. Put 'prepared' in BENCH_WORKLOADS to run it anyway."
-       log "$PREPARED_NOTE" ;;
-  esac
-  case " $EXTRA_ARGS " in
-    *"-M prepared"*|*"-Mprepared"*|*"--protocol=prepared"*)
-      log "warning: BENCH_PGBENCH_ARGS has -M prepared; it does not work through the poolers in transaction mode" ;;
-  esac
-fi
+# pgbouncer 1.18 cannot carry named prepared statements (pgbench -M prepared) across server
+# connections in transaction mode: that cell is reported as unsupported instead of being run.
+unsupported() {  # workload target
+  [ "$MODE" = transaction ] && [ "$1" = prepared ] && [ "$2" = pgbouncer ]
+}
+UNSUPPORTED_NOTE="pgbouncer 1.18 has no prepared statements in transaction mode (added in 1.21)"
 
 bench_init_tmp
 
@@ -180,7 +172,7 @@ for run in $(seq 1 "$RUNS"); do
     # rotate the target order every run so slow drift (caches, autovacuum, thermal) is spread out
     for i in $(seq 0 $((NT - 1))); do
       t="${TARGET_ARR[$(( (i + run - 1) % NT ))]}"
-      run_one "$run" "$w" "$t" || true
+      unsupported "$w" "$t" || run_one "$run" "$w" "$t" || true
     done
   done
 done
@@ -203,9 +195,8 @@ wl_name() {
   echo "- PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{ print $3 }'), $("$PGBOUNCER_BIN" --version 2>/dev/null | head -n 1)," \
        "$(pooler_version pgbalancer)"
   echo "- pgbench scale $SCALE, ${DURATION}s per run, median of $RUNS runs, multi-client: -c $CLIENTS -j $JOBS${EXTRA_ARGS:+, extra: $EXTRA_ARGS}"
-  echo "- $MODE mode, pool size $POOL, auth scram-sha-256 (pass-through) on both poolers; PostgreSQL fsync=off"
+  echo "- $MODE mode, pool size $POOL, auth scram-sha-256 (pass-through) on both poolers; PostgreSQL fsync=off; pgbalancer worker_threads ${BENCH_PGBALANCER_WORKERS:-0} (0: one per core)"
   echo "- pooler CPU = utime/stime of the pooler process(es) from /proc/PID/stat over the run, divided by transactions"
-  [ -z "$PREPARED_NOTE" ] || echo "- $PREPARED_NOTE"
   echo
   echo "| workload | target | TPS | latency ms | +latency vs direct µs | pooler µs/txn user | pooler µs/txn sys | pooler µs/txn total | ok runs |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -215,6 +206,10 @@ wl_name() {
       tps="$(med "$w|$t|tps")"; lat="$(med "$w|$t|lat")"
       cu="$(med "$w|$t|cpuu")"; cs="$(med "$w|$t|cpus")"
       ok=$(( RUNS - ${FAILS["$w|$t"]:-0} ))
+      if unsupported "$w" "$t"; then
+        echo "| $(wl_name "$w") | $t | not supported: $UNSUPPORTED_NOTE | | | | | | |"
+        continue
+      fi
       if [ "$t" = direct ]; then
         add="–"; cu_s="–"; cs_s="–"; tot_s="–"
       else

@@ -10,7 +10,8 @@ namespace pgb {
 
 class ByteBuffer {
  public:
-  explicit ByteBuffer(std::size_t capacity) : data_(new char[capacity]), capacity_(capacity) {}
+  explicit ByteBuffer(std::size_t capacity)
+      : data_(capacity ? new char[capacity] : nullptr), capacity_(capacity) {}
 
   std::string_view readable() const { return {data_.get() + begin_, end_ - begin_}; }
   bool empty() const { return begin_ == end_; }
@@ -43,11 +44,18 @@ class ByteBuffer {
     begin_ = end_ = 0;
   }
 
+  // Frees the memory while nothing is buffered (capacity 0 until the next reserve).
+  void release_when_empty() {
+    if (!empty()) return;
+    data_.reset();
+    capacity_ = begin_ = end_ = 0;
+  }
+
   // Grows to hold at least `capacity` bytes, keeping the readable ones.
   void reserve(std::size_t capacity) {
     if (capacity <= capacity_) return;
     std::unique_ptr<char[]> bigger(new char[capacity]);
-    std::memcpy(bigger.get(), data_.get() + begin_, end_ - begin_);
+    if (!empty()) std::memcpy(bigger.get(), data_.get() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
     data_ = std::move(bigger);

@@ -13,6 +13,7 @@
 #include "protocol/messages.hpp"
 #include "protocol/parameters.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <algorithm>
@@ -28,16 +29,31 @@ constexpr std::size_t kIdleClientBuffer = 512;
 // How long a cancel may take to reach PostgreSQL before we give up on it.
 constexpr std::chrono::milliseconds kCancelTimeout{5'000};
 
+// Counts a client connection for max_client_conn for as long as it exists.
 class ClientCounter {
  public:
-  explicit ClientCounter(std::atomic<int>& n) : n_(n), value_(++n) {}
-  ~ClientCounter() { --n_; }
+  explicit ClientCounter(std::atomic<int>& n) : n_(&n), value_(++n) {}
+  ClientCounter(ClientCounter&& other) noexcept
+      : n_(std::exchange(other.n_, nullptr)), value_(other.value_) {}
+  ClientCounter& operator=(ClientCounter&&) = delete;
+  ~ClientCounter() {
+    if (n_) --*n_;
+  }
   int value() const { return value_; }
 
  private:
-  std::atomic<int>& n_;
+  std::atomic<int>* n_;
   int value_;
 };
+
+void log_internal_error(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log::error("client session ended with an internal error: {}", ex.what());
+  }
+}
 
 // The checks PostgreSQL makes on a startup packet before authentication, and max_client_conn.
 std::optional<Error> refuse_startup(const protocol::StartupMessage& startup, int clients,
@@ -78,6 +94,17 @@ awaitable<void> forward_cancel(SharedState& shared, const protocol::CancelReques
               target->address.port, status.error().message);
 }
 
+RelayOptions relay_options_for(const config::Config& cfg, Release release) {
+  auto prepared = release == Release::AtSessionEnd ? 0 : cfg.max_prepared_statements;
+  return RelayOptions{cfg.max_message_size,
+                      release,
+                      cfg.server_reset_query,
+                      cfg.server_connect_timeout,
+                      cfg.client_idle_timeout,
+                      cfg.idle_transaction_timeout,
+                      static_cast<std::size_t>(prepared)};
+}
+
 // A client past authentication, about to be served in its pool mode.
 struct LoggedIn {
   net::Stream& client;
@@ -108,17 +135,6 @@ struct LoggedIn {
         pool::make_pool_key(options.address.node_index, options.startup_params),
         fmt::format("{}@{}/{}:{}", user, database, options.address.host, options.address.port),
         database, user);
-  }
-
-  RelayOptions relay_options(Release release) const {
-    auto prepared = release == Release::AtSessionEnd ? 0 : cfg().max_prepared_statements;
-    return RelayOptions{cfg().max_message_size,
-                        release,
-                        cfg().server_reset_query,
-                        cfg().server_connect_timeout,
-                        cfg().client_idle_timeout,
-                        cfg().idle_transaction_timeout,
-                        static_cast<std::size_t>(prepared)};
   }
 };
 
@@ -163,7 +179,7 @@ awaitable<void> run_session_mode(LoggedIn& s) {
 
   RelayOutcome outcome;
   ClientView view{s.peer, nullptr, {}, false, nullptr, {}};
-  auto relay_options = s.relay_options(Release::AtSessionEnd);
+  auto relay_options = relay_options_for(s.cfg(), Release::AtSessionEnd);
   if (!co_await s.client.write_all(asio::buffer(welcome))) {
     outcome = co_await relay(s.client, s.buffer, conn, relay_options, view);
   }
@@ -187,10 +203,123 @@ std::int32_t pseudo_process_id() {
   return pid & 0x7fffffff;
 }
 
+// A transaction- or statement-mode client after login. Between requests a plain-TCP client is
+// parked: only this object and one readiness wait on its socket exist, no coroutine frame and
+// no read buffer, so thousands of idle clients cost little. (A TLS client keeps its serving
+// coroutine: OpenSSL may hold already-read input that a readiness wait would not see.)
+struct TransactionClient {
+  std::unique_ptr<net::Stream> client;
+  ClientCounter counter;
+  std::shared_ptr<const Settings> settings;
+  SharedState& shared;
+  backend::ConnectOptions options;  // the server's startup parameters, the credentials
+  std::shared_ptr<pool::Pool> pool;
+  ClientView view;
+  Release release;
+  CancelRegistry::Key cancel_key;
+  ByteBuffer buffer{0};
+  std::optional<net::Watchdog> idle_deadline;  // client_idle_timeout while parked
+  bool idle_expired = false;
+
+  ~TransactionClient() { shared.cancels().remove(cancel_key); }
+  const config::Config& cfg() const { return settings->config; }
+};
+
+awaitable<void> serve_requests(std::shared_ptr<TransactionClient> c);
+
+void park(std::shared_ptr<TransactionClient> c) {
+  TransactionClient& s = *c;
+  s.buffer.release_when_empty();
+  auto& socket = s.client->socket();
+  if (s.cfg().client_idle_timeout.count() > 0) {
+    s.idle_deadline.emplace(socket.get_executor(), s.cfg().client_idle_timeout, [&s] {
+      s.idle_expired = true;
+      s.client->socket().cancel();
+    });
+  }
+  // Readable, hung up or timed out: the serving coroutine finds out which.
+  socket.async_wait(tcp::socket::wait_read, [c = std::move(c)](error_code) mutable {
+    c->idle_deadline.reset();
+    auto executor = c->client->socket().get_executor();
+    asio::co_spawn(executor, serve_requests(std::move(c)), log_internal_error);
+  });
+}
+
+// Serves requests until the client is idle (then parks it) or leaves.
+awaitable<void> serve_requests(std::shared_ptr<TransactionClient> c) {
+  TransactionClient& s = *c;
+  std::optional<Error> farewell;
+  for (;;) {
+    if (s.idle_expired) {
+      farewell = make_error(sqlstate::kIdleSessionTimeout,
+                            "terminating connection due to idle-session timeout",
+                            "client_idle_timeout expired.");
+      break;
+    }
+    // Asio's epoll registration is edge-triggered: input that arrived while no read was
+    // pending (since the relay's read was cancelled) would never wake a readiness wait, so
+    // look first. The poll replaces the read attempt that would find nothing otherwise.
+    if (s.buffer.empty() && !s.client->is_tls() && !s.client->has_pending_input()) {
+      park(std::move(c));
+      co_return;
+    }
+    s.buffer.reserve(kIdleClientBuffer);
+    auto wait = co_await wait_for_request(*s.client, s.buffer, s.cfg().client_idle_timeout);
+    if (wait == ClientWait::IdleTimeout) {
+      s.idle_expired = true;
+      continue;
+    }
+    if (wait == ClientWait::ProtocolError) {
+      farewell = make_error(sqlstate::kProtocolViolation, "invalid frontend message type");
+    }
+    if (wait != ClientWait::Request) break;
+
+    auto deadline = std::chrono::steady_clock::now() + s.cfg().query_wait_timeout;
+    auto lease = co_await s.pool->acquire(pool::pool_limits(s.cfg()), deadline, s.options);
+    if (!lease) {
+      log::info("client {} user \"{}\" database \"{}\": no server connection: {} {}", s.view.peer,
+                s.pool->user(), s.pool->database(), lease.error().message, lease.error().detail);
+      farewell = lease.error();
+      break;
+    }
+    backend::ServerConnection& conn = lease->conn();
+    auto sync = protocol::parameter_sync_query(*s.view.tracked, conn.parameters(), *s.view.wanted);
+    if (!sync.empty()) {
+      auto synced = co_await conn.run_simple(sync, s.cfg().server_connect_timeout);
+      if (!synced) {
+        log::warn("client {}: could not bring server parameters in line: {}", s.view.peer,
+                  synced.error().message);
+        lease->discard();
+        farewell = synced.error();
+        break;
+      }
+    }
+    s.shared.cancels().update(s.cancel_key, cancel_target(conn));
+    auto relay_options = relay_options_for(s.cfg(), s.release);
+    auto outcome = co_await relay(*s.client, s.buffer, conn, relay_options, s.view);
+    s.shared.cancels().update(s.cancel_key, std::nullopt);
+    s.buffer.shrink_when_empty(kIdleClientBuffer);
+    if (outcome.server_reusable) {
+      lease->give_back();
+    } else {
+      lease->discard();
+    }
+    if (outcome.session_over) {
+      farewell = outcome.client_error;
+      log::debug("client {} session ended: {}", s.view.peer, outcome.end_reason);
+      break;
+    }
+  }
+  if (farewell) co_await send_fatal(*s.client, *farewell);
+  s.client->close();
+}
+
 // Transaction and statement pooling: a server connection only while a transaction (or
 // statement) runs. Server connections are started without the parameters pgbalancer keeps
 // in line itself, so clients that differ only in those share them.
-awaitable<void> run_transaction_mode(LoggedIn& s) {
+awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> stream,
+                                     ClientCounter counter,
+                                     std::shared_ptr<const Settings> settings) {
   Release release = s.cfg().pool_mode_for(s.database, s.user) == config::PoolMode::Statement
                         ? Release::AfterStatement
                         : Release::AfterTransaction;
@@ -200,13 +329,15 @@ awaitable<void> run_transaction_mode(LoggedIn& s) {
   // including `options=-c name=value` when it holds nothing but tracked settings.
   protocol::Parameters server_params, client_settings;
   for (const auto& [name, value] : s.params) {
-    auto settings = name == "options" ? protocol::parse_startup_options(value) : std::nullopt;
+    auto settings_in_options =
+        name == "options" ? protocol::parse_startup_options(value) : std::nullopt;
     bool all_tracked =
-        settings && std::all_of(settings->begin(), settings->end(), [&](const auto& kv) {
-          return protocol::is_tracked(tracked, kv.first);
-        });
+        settings_in_options &&
+        std::all_of(settings_in_options->begin(), settings_in_options->end(),
+                    [&](const auto& kv) { return protocol::is_tracked(tracked, kv.first); });
     if (all_tracked) {
-      client_settings.insert(client_settings.end(), settings->begin(), settings->end());
+      client_settings.insert(client_settings.end(), settings_in_options->begin(),
+                             settings_in_options->end());
     } else if (protocol::is_tracked(tracked, name)) {
       client_settings.emplace_back(name, value);
     } else {
@@ -233,64 +364,22 @@ awaitable<void> run_transaction_mode(LoggedIn& s) {
     }
     for (const auto& [name, value] : client_settings)
       protocol::set_parameter(*welcome, name, value);
+    protocol::Parameters wanted;
     for (const auto& [name, value] : *welcome) {
-      if (protocol::is_tracked(tracked, name)) view.wanted.emplace_back(name, value);
+      if (protocol::is_tracked(tracked, name)) wanted.emplace_back(name, value);
     }
+    view.wanted = pool->shared_parameters(std::move(wanted));
     auto hello = greeting(*welcome, cancel_key);
     if (co_await s.client.write_all(asio::buffer(hello))) s.client.close();
   }
   log::debug("client {} logged in as \"{}\" to \"{}\" ({} mode, tls {})", s.peer, s.user,
              s.database, release == Release::AfterStatement ? "statement" : "transaction",
              s.client.is_tls());
-  auto relay_options = s.relay_options(release);
-  std::optional<Error> farewell;
-
-  while (s.client.is_open()) {
-    auto wait = co_await wait_for_request(s.client, s.buffer, s.cfg().client_idle_timeout);
-    if (wait == ClientWait::IdleTimeout) {
-      farewell = make_error(sqlstate::kIdleSessionTimeout,
-                            "terminating connection due to idle-session timeout",
-                            "client_idle_timeout expired.");
-    } else if (wait == ClientWait::ProtocolError) {
-      farewell = make_error(sqlstate::kProtocolViolation, "invalid frontend message type");
-    }
-    if (wait != ClientWait::Request) break;
-
-    auto lease = co_await lease_for(s, *pool, options);
-    if (!lease) {
-      farewell = lease.error();
-      break;
-    }
-    backend::ServerConnection& conn = lease->conn();
-    auto sync = protocol::parameter_sync_query(tracked, conn.parameters(), view.wanted);
-    if (!sync.empty()) {
-      auto synced = co_await conn.run_simple(sync, s.cfg().server_connect_timeout);
-      if (!synced) {
-        log::warn("client {}: could not bring server parameters in line: {}", s.peer,
-                  synced.error().message);
-        lease->discard();
-        farewell = synced.error();
-        break;
-      }
-    }
-    s.shared.cancels().update(cancel_key, cancel_target(conn));
-    auto outcome = co_await relay(s.client, s.buffer, conn, relay_options, view);
-    s.shared.cancels().update(cancel_key, std::nullopt);
-    s.buffer.shrink_when_empty(kIdleClientBuffer);
-    if (outcome.server_reusable) {
-      lease->give_back();
-    } else {
-      lease->discard();
-    }
-    if (outcome.session_over) {
-      farewell = outcome.client_error;
-      log::debug("client {} session ended: {}", s.peer, outcome.end_reason);
-      break;
-    }
-  }
-  s.shared.cancels().remove(cancel_key);
-  if (farewell) co_await send_fatal(s.client, *farewell);
-  s.client.close();
+  auto client = std::make_shared<TransactionClient>(
+      std::move(stream), std::move(counter), std::move(settings), s.shared, std::move(options),
+      std::move(pool), std::move(view), release, cancel_key, std::move(s.buffer), std::nullopt,
+      false);
+  co_await serve_requests(std::move(client));
 }
 
 }  // namespace
@@ -299,7 +388,8 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   auto settings = shared.settings();
   const config::Config& cfg = settings->config;
   ClientCounter counter(shared.client_count());
-  net::Stream client(std::move(socket));
+  auto stream = std::make_unique<net::Stream>(std::move(socket));
+  net::Stream& client = *stream;
   std::string peer = client.peer_address();
   auto executor = co_await asio::this_coro::executor;
   std::optional<net::Watchdog> login_deadline;
@@ -355,7 +445,8 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   if (cfg.pool_mode_for(database, user) == config::PoolMode::Session) {
     co_await run_session_mode(session);
   } else {
-    co_await run_transaction_mode(session);
+    co_await run_transaction_mode(session, std::move(stream), std::move(counter),
+                                  std::move(settings));
   }
 }
 

@@ -159,6 +159,15 @@ struct ClientVisitor {
   }
 };
 
+// Copies the client's parameter values (shared with other clients) only when one changes.
+void set_wanted(ClientView& view, std::string_view name, std::string_view value) {
+  const std::string* now = protocol::find_parameter(*view.wanted, name);
+  if (now && *now == value) return;
+  auto changed = std::make_shared<protocol::Parameters>(*view.wanted);
+  protocol::set_parameter(*changed, name, value);
+  view.wanted = std::move(changed);
+}
+
 struct ServerVisitor {
   RelayState& s;
   std::string_view input;  // what is being scanned
@@ -204,7 +213,7 @@ struct ServerVisitor {
       if (!kv) return true;
       s.server.note_parameter(kv->first, kv->second);
       if (!s.resetting && s.view.tracked && protocol::is_tracked(*s.view.tracked, kv->first)) {
-        protocol::set_parameter(s.view.wanted, kv->first, kv->second);
+        set_wanted(s.view, kv->first, kv->second);
       }
       return true;
     }

@@ -35,9 +35,9 @@ struct RelayOptions {
 struct ClientView {
   std::string peer;  // for the log
   // Parameters kept in line (Settings::tracked_parameters; none in session mode) and the
-  // values the client last saw reported for them.
+  // values the client last saw reported for them, shared between clients until one differs.
   const std::vector<std::string>* tracked = nullptr;
-  protocol::Parameters wanted;
+  std::shared_ptr<const protocol::Parameters> wanted;
   bool warned_listen = false;
   // Transaction and statement modes: the client's prepared statements, by its names.
   statements::Registry* registry = nullptr;

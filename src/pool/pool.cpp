@@ -273,4 +273,12 @@ std::optional<protocol::Parameters> Pool::welcome_parameters() {
   return welcome_;
 }
 
+std::shared_ptr<const protocol::Parameters> Pool::shared_parameters(protocol::Parameters values) {
+  std::lock_guard lock(mutex_);
+  if (!shared_parameters_ || *shared_parameters_ != values) {
+    shared_parameters_ = std::make_shared<const protocol::Parameters>(std::move(values));
+  }
+  return shared_parameters_;
+}
+
 }  // namespace pgb::pool

@@ -90,6 +90,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // ParameterStatus values of the pool's first connection at login: what a client of this
   // pool is greeted with when it gets no server connection of its own at login.
   std::optional<protocol::Parameters> welcome_parameters();
+  // `values`, shared with the pool's other clients that keep the same ones (nearly all of
+  // them keep the server's defaults): an idle client should not hold its own copy.
+  std::shared_ptr<const protocol::Parameters> shared_parameters(protocol::Parameters values);
   const std::string& database() const { return database_; }
   const std::string& user() const { return user_; }
 
@@ -114,6 +117,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::deque<std::shared_ptr<Waiter>> waiters_;                  // FIFO for connections given back
   std::atomic<std::chrono::milliseconds::rep> lifetime_{0};
   std::optional<protocol::Parameters> welcome_;
+  std::shared_ptr<const protocol::Parameters> shared_parameters_;
   std::optional<backend::ConnectOptions> connect_options_;  // for min_pool_size
   bool filling_ = false;
 };
