@@ -17,6 +17,12 @@ namespace {
 // those limits are freed by other pools, which do not know about this pool's waiters.
 constexpr std::chrono::milliseconds kBudgetRecheck{100};
 
+// A connection given back goes to a client waiting on the same worker before the longest
+// waiting one elsewhere, which saves moving it between event loops and waking the other
+// thread, unless that longest waiter has been waiting this long already: unfairness stays
+// bounded.
+constexpr std::chrono::milliseconds kLocalHandOffBound{5};
+
 }  // namespace
 
 PoolLimits pool_limits(const config::Config& c) {
@@ -31,6 +37,7 @@ struct Pool::Waiter {
   explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
   asio::steady_timer timer;
   std::unique_ptr<backend::ServerConnection> conn;
+  Clock::time_point since = Clock::now();
 };
 
 Lease& Lease::operator=(Lease&& other) noexcept {
@@ -217,13 +224,25 @@ void Pool::give_back(std::unique_ptr<backend::ServerConnection> conn) {
   }
   conn->touch();
   std::lock_guard lock(mutex_);
+  std::shared_ptr<Waiter> chosen;
+  const auto& here = conn->stream().socket().get_executor();
   for (auto& waiter : waiters_) {
     if (waiter->conn) continue;  // already served, not yet awake
-    waiter->conn = std::move(conn);
-    asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+    if (!chosen) {
+      chosen = waiter;
+      if (Clock::now() - waiter->since >= kLocalHandOffBound) break;
+    }
+    if (waiter->timer.get_executor() == here) {
+      chosen = waiter;
+      break;
+    }
+  }
+  if (!chosen) {
+    idle_.push_back(std::move(conn));
     return;
   }
-  idle_.push_back(std::move(conn));
+  chosen->conn = std::move(conn);
+  asio::post(chosen->timer.get_executor(), [chosen] { chosen->timer.cancel(); });
 }
 
 void Pool::discard(std::unique_ptr<backend::ServerConnection> conn) {
