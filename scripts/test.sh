@@ -5,7 +5,7 @@
 # Extra arguments go to pytest (e.g. ./scripts/test.sh -k tls -x). PGB_SKIP_SANITIZERS=1 skips the second pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
+./scripts/install-deps.sh --test
 
 # Debian's python3 has python3-pytest and python3-psycopg; the python3 first on PATH may not.
 PYTEST=(/usr/bin/python3 -m pytest tests/integration -q)
