@@ -10,6 +10,7 @@ inline constexpr std::string_view kFeatureNotSupported = "0A000";
 inline constexpr std::string_view kInvalidAuthorization = "28000";
 inline constexpr std::string_view kInvalidPassword = "28P01";
 inline constexpr std::string_view kTooManyConnections = "53300";
+inline constexpr std::string_view kProgramLimitExceeded = "54000";
 inline constexpr std::string_view kIdleSessionTimeout = "57P05";
 inline constexpr std::string_view kIdleInTransactionTimeout = "25P03";
 inline constexpr std::string_view kInternalError = "XX000";

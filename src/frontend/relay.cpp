@@ -101,6 +101,7 @@ struct ClientVisitor {
   bool invalid_type = false;
   char bad_type = 0;
   bool malformed = false;
+  bool parse_too_large = false;
 
   FrameVerdict on_header(char type, std::uint32_t message_length) {
     length = message_length;
@@ -132,7 +133,7 @@ struct ClientVisitor {
       case 'C':
       case 'H':
         s.unsynced = true;
-        if (s.rewriter) return statements::Rewriter::verdict_for(type);
+        if (s.rewriter) return statements::Rewriter::verdict_for(type, message_length);
         break;
       default: break;
     }
@@ -150,12 +151,13 @@ struct ClientVisitor {
       }
     }
     if (!s.rewriter) return true;
-    if (!s.rewriter->on_client_message(type, payload, length, offset_of(input, payload), edits)) {
-      malformed = true;
-      bad_type = type;
-      return false;
-    }
-    return true;
+    auto check =
+        s.rewriter->on_client_message(type, payload, length, offset_of(input, payload), edits);
+    if (check == statements::Rewriter::Check::Ok) return true;
+    malformed = check == statements::Rewriter::Check::Malformed;
+    parse_too_large = check == statements::Rewriter::Check::TooLarge;
+    bad_type = type;
+    return false;
   }
 };
 
@@ -305,6 +307,15 @@ awaitable<void> client_to_server(net::Stream& client, ByteBuffer& buf, RelayStat
         co_return;
       }
       buf.consume(scan.consumed);
+    }
+    if (visitor.parse_too_large) {
+      s.outcome.client_error = make_error(
+          sqlstate::kProgramLimitExceeded, "statement too large to prepare through pgbalancer",
+          fmt::format("A named statement's Parse message may be at most {} bytes in "
+                      "transaction and statement pooling modes.",
+                      statements::Rewriter::kMaxParseLength));
+      s.outcome.end_reason = "Parse message too large";
+      break;
     }
     if (scan.status == ScanStatus::Stopped && !visitor.invalid_type && !visitor.malformed) {
       s.outcome.end_reason = "client sent Terminate";

@@ -65,9 +65,11 @@ std::optional<std::string> deallocate_target(std::string_view sql) {
   return folded;
 }
 
-protocol::FrameVerdict Rewriter::verdict_for(char type) {
+protocol::FrameVerdict Rewriter::verdict_for(char type, std::uint32_t length) {
   switch (type) {
-    case 'P': return protocol::FrameVerdict::CaptureWhole;
+    case 'P':
+      return length - 4 <= kMaxParseLength ? protocol::FrameVerdict::CaptureWhole
+                                           : protocol::FrameVerdict::CapturePrefix;
     case 'B': return protocol::FrameVerdict::CapturePrefix;
     case 'D':
     case 'C':
@@ -76,16 +78,31 @@ protocol::FrameVerdict Rewriter::verdict_for(char type) {
   }
 }
 
-bool Rewriter::on_client_message(char type, std::string_view payload, std::uint32_t length,
-                                 std::size_t at, protocol::Splice& out) {
+Rewriter::Check Rewriter::on_client_message(char type, std::string_view payload,
+                                            std::uint32_t length, std::size_t at,
+                                            protocol::Splice& out) {
+  bool ok = true;
   switch (type) {
-    case 'P': return on_parse(payload, length, at, out);
-    case 'B': return on_bind(payload, length, at, out);
+    case 'P':
+      if (payload.size() < length - 4) return on_large_parse(payload);
+      ok = on_parse(payload, length, at, out);
+      break;
+    case 'B': ok = on_bind(payload, length, at, out); break;
     case 'D':
-    case 'C': return on_describe_or_close(type, payload, length, at, out);
-    case 'Q': return on_query(payload, length, at, out);
-    default: return true;
+    case 'C': ok = on_describe_or_close(type, payload, length, at, out); break;
+    case 'Q': ok = on_query(payload, length, at, out); break;
+    default: break;
   }
+  return ok ? Check::Ok : Check::Malformed;
+}
+
+Rewriter::Check Rewriter::on_large_parse(std::string_view start) {
+  protocol::ByteReader reader(start);
+  auto name = reader.cstr();
+  if (!name) return Check::Malformed;
+  if (!name->empty()) return Check::TooLarge;
+  push(parses_, Reply::Relay);
+  return Check::Ok;
 }
 
 void Rewriter::push(std::deque<Pending>& queue, Reply action, StatementRef statement,

@@ -45,17 +45,24 @@ std::optional<std::string> deallocate_target(std::string_view sql);
 
 class Rewriter {
  public:
+  // A named statement's Parse is held in memory whole (and kept while the statement is in
+  // use), so it may be at most this large; PostgreSQL itself allows 1 GB. A larger unnamed
+  // one streams through.
+  static constexpr std::uint32_t kMaxParseLength = 1 << 20;
+
   Rewriter(Registry& registry, ClientStatements& client, ServerCache& server, std::size_t capacity)
       : registry_(registry), client_(client), server_(server), capacity_(capacity) {}
 
-  // Client → server: how much of each message must be seen. Parse whole; a Bind's start
-  // (its names), Describe, Close and Query whole (Query for SQL-level DEALLOCATE).
-  static protocol::FrameVerdict verdict_for(char type);
+  // Client → server: how much of each message must be seen. Parse whole (the start of one
+  // over kMaxParseLength); a Bind's start (its names); Describe, Close and Query whole (Query
+  // for SQL-level DEALLOCATE). `length` is the protocol's length field.
+  static protocol::FrameVerdict verdict_for(char type, std::uint32_t length);
 
-  // A client message, `at` bytes into the input being relayed; `payload` is whole but for a
-  // large Bind, of which it is the start. Edits go to `out`. False: malformed.
-  bool on_client_message(char type, std::string_view payload, std::uint32_t length, std::size_t at,
-                         protocol::Splice& out);
+  // A client message, `at` bytes into the input being relayed; `payload` is whole, or the
+  // start of a large Bind or Parse. Edits go to `out`.
+  enum class Check { Ok, Malformed, TooLarge };
+  Check on_client_message(char type, std::string_view payload, std::uint32_t length, std::size_t at,
+                          protocol::Splice& out);
   // A Query, Sync or FunctionCall goes to the server: each ends with a ReadyForQuery. Call
   // before on_client_message for that message.
   void on_ready_request() { ++ready_requests_; }
@@ -82,6 +89,7 @@ class Rewriter {
   void ensure_prepared(const StatementRef& statement, std::size_t at, protocol::Splice& out);
   void push(std::deque<Pending>& queue, Reply action, StatementRef statement = nullptr,
             std::string client_name = {});
+  Check on_large_parse(std::string_view start);
   bool on_parse(std::string_view payload, std::uint32_t length, std::size_t at,
                 protocol::Splice& out);
   bool on_bind(std::string_view payload, std::uint32_t length, std::size_t at,

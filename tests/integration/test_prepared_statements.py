@@ -375,3 +375,23 @@ def test_sql_deallocate_replies_as_postgresql(pg, pgbalancer):
     finally:
         conn.close()
     assert got == expected
+
+
+def test_statement_size_limit(pgbalancer):
+    """A named statement's Parse is held in memory, so it is bounded (1 MB); an unnamed one of
+    any size streams through as before."""
+    b = txn_balancer(pgbalancer, max_pool=1)
+    conn = login(b)
+    try:
+        big = "SELECT 1 /* %s */" % ("x" * (1 << 20))
+        conn.send(parse("", big) + bind("") + execute() + SYNC)
+        assert replies(conn) == [("1",), ("2",), ("D", ("1",)), ("C",), ("Z", "I")]
+        # only the start: pgbalancer decides from it, and a close with unread input would
+        # reset the connection (RST) and could destroy the error before the client reads it
+        conn.send(parse("named", big)[:8192])
+        status, fields = conn.read_until_eof_or_error(10)
+        assert status == "error" and fields["C"] == "54000", (status, fields)
+    finally:
+        conn.close()
+    with b.connect() as c:   # nothing else broke
+        assert c.execute("SELECT 1").fetchone() == (1,)

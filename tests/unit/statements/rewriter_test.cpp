@@ -101,11 +101,11 @@ struct Harness {
       protocol::FrameVerdict on_header(char type, std::uint32_t len) {
         length = len;
         if (type == 'Q' || type == 'S') rw.on_ready_request();
-        return Rewriter::verdict_for(type);
+        return Rewriter::verdict_for(type, len);
       }
       bool on_message(char type, std::string_view payload) {
         auto at = static_cast<std::size_t>(payload.data() - input.data()) - 5;
-        return rw.on_client_message(type, payload, length, at, edits);
+        return rw.on_client_message(type, payload, length, at, edits) == Rewriter::Check::Ok;
       }
     };
     protocol::Splice edits;
@@ -223,9 +223,28 @@ TEST(Rewriter, MalformedMessagesAreRefused) {
   ServerCache server;
   Harness h(registry, server);
   protocol::Splice edits;
-  EXPECT_FALSE(h.rw->on_client_message('P', "no terminator", 17, 0, edits));
-  EXPECT_FALSE(h.rw->on_client_message('B', std::string_view("\0only-portal", 12), 16, 0, edits));
-  EXPECT_FALSE(h.rw->on_client_message('C', "", 4, 0, edits));
+  using Check = Rewriter::Check;
+  EXPECT_EQ(h.rw->on_client_message('P', "no terminator", 17, 0, edits), Check::Malformed);
+  EXPECT_EQ(h.rw->on_client_message('B', std::string_view("\0only-portal", 12), 16, 0, edits),
+            Check::Malformed);
+  EXPECT_EQ(h.rw->on_client_message('C', "", 4, 0, edits), Check::Malformed);
+}
+
+TEST(Rewriter, ANamedParseOverTheLimitIsRefusedAnUnnamedOneStreams) {
+  Registry registry;
+  ServerCache server;
+  Harness h(registry, server);
+  protocol::Splice edits;
+  const std::uint32_t huge = Rewriter::kMaxParseLength + 100;
+  EXPECT_EQ(Rewriter::verdict_for('P', huge), protocol::FrameVerdict::CapturePrefix);
+  EXPECT_EQ(Rewriter::verdict_for('P', 100), protocol::FrameVerdict::CaptureWhole);
+  using Check = Rewriter::Check;
+  EXPECT_EQ(h.rw->on_client_message('P', std::string_view("s1\0SELECT", 10), huge, 0, edits),
+            Check::TooLarge);
+  EXPECT_EQ(h.rw->on_client_message('P', std::string_view("\0SELECT", 8), huge, 0, edits),
+            Check::Ok);
+  EXPECT_TRUE(edits.empty());
+  EXPECT_EQ(h.rw->on_parse_complete(), Reply::Relay);
 }
 
 TEST(DeallocateTarget, ReadsTheNameAsPostgreSQLDoes) {
