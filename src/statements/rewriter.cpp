@@ -110,13 +110,17 @@ void Rewriter::push(std::deque<Pending>& queue, Reply action, StatementRef state
   queue.push_back({action, std::move(statement), std::move(client_name), ready_requests_});
 }
 
-void Rewriter::ensure_prepared(const StatementRef& statement, std::size_t at,
-                               protocol::Splice& out) {
-  if (server_.use(*statement)) return;
+void Rewriter::make_room(std::size_t at, protocol::Splice& out) {
   while (auto evicted = server_.make_room(capacity_)) {
     out.insert(at, statement_message('C', evicted->server_name));
     push(closes_, Reply::Drop, std::move(evicted));
   }
+}
+
+void Rewriter::ensure_prepared(const StatementRef& statement, std::size_t at,
+                               protocol::Splice& out) {
+  if (server_.use(*statement)) return;
+  make_room(at, out);
   server_.add(statement);
   out.insert(at, parse_message(*statement));
   push(parses_, Reply::Drop, statement);
@@ -128,15 +132,18 @@ bool Rewriter::on_parse(std::string_view payload, std::uint32_t length, std::siz
   auto name = reader.cstr();
   if (!name) return false;
   if (name->empty()) {  // the unnamed statement lives within one lease: relayed as it is
-    push(parses_, Reply::Relay);
     auto query = reader.cstr();
-    if (auto target = query ? take_deallocated(*query) : std::nullopt) {
+    auto target = query ? take_deallocated(*query) : std::nullopt;
+    if (target) {
       // psycopg sends its DEALLOCATE this way (extended protocol, unnamed statement)
       protocol::MessageBuilder rewritten;
       rewritten.begin('P').cstr("").cstr("DEALLOCATE " + target->statement->server_name);
       rewritten.bytes(reader.rest());
-      ensure_prepared(target->statement, at, out);
+      ensure_prepared(target->statement, at, out);  // its Parse goes first, and so its reply
       out.replace(at, at + 1 + length, rewritten.end().data());
+    }
+    push(parses_, Reply::Relay);
+    if (target) {
       push(deallocates_, Reply::Relay, std::move(target->statement),
            std::move(target->client_name));
     }
@@ -150,10 +157,7 @@ bool Rewriter::on_parse(std::string_view payload, std::uint32_t length, std::siz
     push(closes_, Reply::AsParseComplete, statement, std::string(*name));
     return true;
   }
-  while (auto evicted = server_.make_room(capacity_)) {
-    out.insert(at, statement_message('C', evicted->server_name));
-    push(closes_, Reply::Drop, std::move(evicted));
-  }
+  make_room(at, out);
   server_.add(statement);
   out.replace(at, end, parse_message(*statement));
   push(parses_, Reply::Relay, statement, std::string(*name));

@@ -86,6 +86,8 @@ class Rewriter {
   };
 
   void forget_client_name(const Pending& skipped);
+  // Closes least recently used statements (their replies dropped) until one more fits.
+  void make_room(std::size_t at, protocol::Splice& out);
   void ensure_prepared(const StatementRef& statement, std::size_t at, protocol::Splice& out);
   void push(std::deque<Pending>& queue, Reply action, StatementRef statement = nullptr,
             std::string client_name = {});

@@ -208,6 +208,18 @@ TEST(Rewriter, SqlDeallocateOfAClientStatementUsesTheServerName) {
   EXPECT_EQ(h.send(query("DEALLOCATE other")), (Lines{"Q DEALLOCATE other"}));
 }
 
+TEST(Rewriter, RepliesToAnExtendedDeallocateAreMatchedInWireOrder) {
+  Registry registry;
+  ServerCache one, other;
+  Harness h(registry, one);
+  h.prepare("_pg3_0", "SELECT 1");
+  h.lease(other);  // a connection without the statement: it is prepared before the DEALLOCATE
+  EXPECT_EQ(h.send(parse("", "DEALLOCATE _pg3_0") + kSync),
+            (Lines{"P pgbalancer_1 SELECT 1", "P  DEALLOCATE pgbalancer_1", "S"}));
+  EXPECT_EQ(h.rw->on_parse_complete(), Reply::Drop);   // the injected Parse's
+  EXPECT_EQ(h.rw->on_parse_complete(), Reply::Relay);  // the client's own
+}
+
 TEST(Rewriter, DiscardAllEmptiesBothSides) {
   Registry registry;
   ServerCache server;
