@@ -23,6 +23,11 @@ constexpr std::chrono::milliseconds kBudgetRecheck{100};
 // bounded.
 constexpr std::chrono::milliseconds kLocalHandOffBound{5};
 
+// A connection given back less than this long ago is handed out without checking whether the
+// server closed it meanwhile (one poll() per lease otherwise, on every transaction under load).
+// pgbouncer's server_check_delay plays the same part, with 30 s.
+constexpr std::chrono::milliseconds kServerCheckDelay{10};
+
 }  // namespace
 
 PoolLimits pool_limits(const config::Config& c) {
@@ -144,7 +149,8 @@ awaitable<Result<Lease>> Pool::acquire(const PoolLimits& limits, Clock::time_poi
     if (conn) {
       // An idle connection that has input waiting was closed by the server or sent
       // something unsolicited: either way it is not in the state we left it in.
-      if (conn->stream().has_pending_input()) {
+      if (Clock::now() - conn->last_used() >= kServerCheckDelay &&
+          conn->stream().has_pending_input()) {
         log::info("closing idle server connection {}:{} pid {}: closed or unexpected data",
                   conn->address().host, conn->address().port, conn->process_id());
         discard(std::move(conn));
