@@ -169,7 +169,6 @@ class Daemon {
         pool->close_expired(settings->config.server_idle_timeout, settings->config.server_lifetime);
         if (limits.min_pool_size > 0) asio::co_spawn(ioc_, pool->fill(limits), asio::detached);
       }
-
       schedule_janitor();
     });
   }

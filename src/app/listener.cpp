@@ -37,15 +37,7 @@ awaitable<void> accept_loop(tcp::acceptor& acceptor, Workers& workers,
       co_await pause.async_wait(use_nothrow);
       continue;
     }
-    asio::co_spawn(worker, frontend::run_client_session(std::move(socket), shared),
-                   [](std::exception_ptr e) {
-                     if (!e) return;
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       log::error("client session ended with an internal error: {}", ex.what());
-                     }
-                   });
+    frontend::start_client_session(std::move(socket), shared);
   }
 }
 

@@ -138,13 +138,14 @@ struct LoggedIn {
   }
 };
 
-awaitable<Result<pool::Lease>> lease_for(const LoggedIn& s, pool::Pool& pool,
-                                         const backend::ConnectOptions& options) {
-  auto deadline = std::chrono::steady_clock::now() + s.cfg().query_wait_timeout;
-  auto lease = co_await pool.acquire(pool::pool_limits(s.cfg()), deadline, options);
+awaitable<Result<pool::Lease>> lease_for(const config::Config& cfg, pool::Pool& pool,
+                                         const backend::ConnectOptions& options,
+                                         const std::string& peer) {
+  auto deadline = std::chrono::steady_clock::now() + cfg.query_wait_timeout;
+  auto lease = co_await pool.acquire(pool::pool_limits(cfg), deadline, options);
   if (!lease) {
-    log::info("client {} user \"{}\" database \"{}\": no server connection: {} {}", s.peer, s.user,
-              s.database, lease.error().message, lease.error().detail);
+    log::info("client {} user \"{}\" database \"{}\": no server connection: {} {}", peer,
+              pool.user(), pool.database(), lease.error().message, lease.error().detail);
   }
   co_return lease;
 }
@@ -166,7 +167,7 @@ CancelTarget cancel_target(backend::ServerConnection& conn) {
 awaitable<void> run_session_mode(LoggedIn& s) {
   auto options = s.connect_options(s.params);
   auto pool = s.pool_for(options);
-  auto lease = co_await lease_for(s, *pool, options);
+  auto lease = co_await lease_for(s.cfg(), *pool, options, s.peer);
   if (!lease) {
     co_await send_fatal(s.client, lease.error());
     co_return;
@@ -264,7 +265,11 @@ awaitable<void> serve_requests(std::shared_ptr<TransactionClient> c) {
       co_return;
     }
     s.buffer.reserve(kIdleClientBuffer);
-    auto wait = co_await wait_for_request(*s.client, s.buffer, s.cfg().client_idle_timeout);
+    // A parked client's idle deadline ran while it was parked, and it only wakes with input
+    // (or a hang-up) there: only a TLS client needs a deadline for this read.
+    auto idle_timeout =
+        s.client->is_tls() ? s.cfg().client_idle_timeout : std::chrono::milliseconds{0};
+    auto wait = co_await wait_for_request(*s.client, s.buffer, idle_timeout);
     if (wait == ClientWait::IdleTimeout) {
       s.idle_expired = true;
       continue;
@@ -274,11 +279,8 @@ awaitable<void> serve_requests(std::shared_ptr<TransactionClient> c) {
     }
     if (wait != ClientWait::Request) break;
 
-    auto deadline = std::chrono::steady_clock::now() + s.cfg().query_wait_timeout;
-    auto lease = co_await s.pool->acquire(pool::pool_limits(s.cfg()), deadline, s.options);
+    auto lease = co_await lease_for(s.cfg(), *s.pool, s.options, s.view.peer);
     if (!lease) {
-      log::info("client {} user \"{}\" database \"{}\": no server connection: {} {}", s.view.peer,
-                s.pool->user(), s.pool->database(), lease.error().message, lease.error().detail);
       farewell = lease.error();
       break;
     }
@@ -353,7 +355,7 @@ awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> s
     // kept for the session (an idle client should cost little).
     auto welcome = pool->welcome_parameters();
     if (!welcome) {  // the pool's first client: learn the server's parameters from a connection
-      auto lease = co_await lease_for(s, *pool, options);
+      auto lease = co_await lease_for(s.cfg(), *pool, options, s.peer);
       if (!lease) {
         s.shared.cancels().remove(cancel_key);
         co_await send_fatal(s.client, lease.error());
@@ -381,8 +383,6 @@ awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> s
       false);
   co_await serve_requests(std::move(client));
 }
-
-}  // namespace
 
 awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   auto settings = shared.settings();
@@ -448,6 +448,13 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
     co_await run_transaction_mode(session, std::move(stream), std::move(counter),
                                   std::move(settings));
   }
+}
+
+}  // namespace
+
+void start_client_session(tcp::socket socket, SharedState& shared) {
+  auto executor = socket.get_executor();
+  asio::co_spawn(executor, run_client_session(std::move(socket), shared), log_internal_error);
 }
 
 }  // namespace pgb::frontend

@@ -6,7 +6,8 @@
 
 namespace pgb::frontend {
 
-// Runs on the strand the socket was accepted on; never throws.
-awaitable<void> run_client_session(tcp::socket socket, SharedState& shared);
+// Serves the connection on the worker its socket belongs to; an internal error ends only this
+// session, and is logged.
+void start_client_session(tcp::socket socket, SharedState& shared);
 
 }  // namespace pgb::frontend
