@@ -8,6 +8,8 @@
 #include "frontend/authenticator.hpp"
 #include "frontend/relay.hpp"
 #include "frontend/startup.hpp"
+#include "frontend/transaction_loop.hpp"
+#include "frontend/transaction_session.hpp"
 #include "net/watchdog.hpp"
 #include "pool/pool_registry.hpp"
 #include "protocol/messages.hpp"
@@ -28,23 +30,6 @@ constexpr std::size_t kIdleClientBuffer = 512;
 
 // How long a cancel may take to reach PostgreSQL before we give up on it.
 constexpr std::chrono::milliseconds kCancelTimeout{5'000};
-
-// Counts a client connection for max_client_conn for as long as it exists.
-class ClientCounter {
- public:
-  explicit ClientCounter(std::atomic<int>& n) : n_(&n), value_(++n) {}
-  ClientCounter(ClientCounter&& other) noexcept
-      : n_(std::exchange(other.n_, nullptr)), value_(other.value_) {}
-  ClientCounter& operator=(ClientCounter&&) = delete;
-  ~ClientCounter() {
-    if (n_) --*n_;
-  }
-  int value() const { return value_; }
-
- private:
-  std::atomic<int>* n_;
-  int value_;
-};
 
 void log_internal_error(std::exception_ptr e) {
   if (!e) return;
@@ -94,17 +79,6 @@ awaitable<void> forward_cancel(SharedState& shared, const protocol::CancelReques
               target->address.port, status.error().message);
 }
 
-RelayOptions relay_options_for(const config::Config& cfg, Release release) {
-  auto prepared = release == Release::AtSessionEnd ? 0 : cfg.max_prepared_statements;
-  return RelayOptions{cfg.max_message_size,
-                      release,
-                      cfg.server_reset_query,
-                      cfg.server_connect_timeout,
-                      cfg.client_idle_timeout,
-                      cfg.idle_transaction_timeout,
-                      static_cast<std::size_t>(prepared)};
-}
-
 // A client past authentication, about to be served in its pool mode.
 struct LoggedIn {
   net::Stream& client;
@@ -137,18 +111,6 @@ struct LoggedIn {
         database, user);
   }
 };
-
-awaitable<Result<pool::Lease>> lease_for(const config::Config& cfg, pool::Pool& pool,
-                                         const backend::ConnectOptions& options,
-                                         const std::string& peer) {
-  auto deadline = std::chrono::steady_clock::now() + cfg.query_wait_timeout;
-  auto lease = co_await pool.acquire(pool::pool_limits(cfg), deadline, options);
-  if (!lease) {
-    log::info("client {} user \"{}\" database \"{}\": no server connection: {} {}", peer,
-              pool.user(), pool.database(), lease.error().message, lease.error().detail);
-  }
-  co_return lease;
-}
 
 std::string greeting(const protocol::Parameters& params, CancelRegistry::Key key) {
   std::string out;
@@ -204,26 +166,19 @@ std::int32_t pseudo_process_id() {
   return pid & 0x7fffffff;
 }
 
-// A transaction- or statement-mode client after login. Between requests a plain-TCP client is
-// parked: only this object and one readiness wait on its socket exist, no coroutine frame and
-// no read buffer, so thousands of idle clients cost little. (A TLS client keeps its serving
-// coroutine: OpenSSL may hold already-read input that a readiness wait would not see.)
+// A TLS client in transaction or statement mode after login (plain-TCP ones are served by
+// transaction_loop.cpp). Between requests it is parked: only this object and one readiness
+// wait on its socket exist, no coroutine frame and no read buffer. TLS input OpenSSL already
+// read would not wake a readiness wait, so the serving coroutine reads on until it
+// finds none.
 struct TransactionClient {
   std::unique_ptr<net::Stream> client;
-  ClientCounter counter;
-  std::shared_ptr<const Settings> settings;
-  SharedState& shared;
-  backend::ConnectOptions options;  // the server's startup parameters, the credentials
-  std::shared_ptr<pool::Pool> pool;
-  ClientView view;
-  Release release;
-  CancelRegistry::Key cancel_key;
+  TransactionSession session;
   ByteBuffer buffer{0};
   std::optional<net::Watchdog> idle_deadline;  // client_idle_timeout while parked
   bool idle_expired = false;
 
-  ~TransactionClient() { shared.cancels().remove(cancel_key); }
-  const config::Config& cfg() const { return settings->config; }
+  const config::Config& cfg() const { return session.cfg(); }
 };
 
 awaitable<void> serve_requests(std::shared_ptr<TransactionClient> c);
@@ -279,27 +234,16 @@ awaitable<void> serve_requests(std::shared_ptr<TransactionClient> c) {
     }
     if (wait != ClientWait::Request) break;
 
-    auto lease = co_await lease_for(s.cfg(), *s.pool, s.options, s.view.peer);
+    TransactionSession& session = s.session;
+    auto lease = co_await lease_in_line(session, pool::Lease());
     if (!lease) {
       farewell = lease.error();
       break;
     }
     backend::ServerConnection& conn = lease->conn();
-    auto sync = protocol::parameter_sync_query(*s.view.tracked, conn.parameters(), *s.view.wanted);
-    if (!sync.empty()) {
-      auto synced = co_await conn.run_simple(sync, s.cfg().server_connect_timeout);
-      if (!synced) {
-        log::warn("client {}: could not bring server parameters in line: {}", s.view.peer,
-                  synced.error().message);
-        lease->discard();
-        farewell = synced.error();
-        break;
-      }
-    }
-    s.shared.cancels().update(s.cancel_key, cancel_target(conn));
-    auto relay_options = relay_options_for(s.cfg(), s.release);
-    auto outcome = co_await relay(*s.client, s.buffer, conn, relay_options, s.view);
-    s.shared.cancels().update(s.cancel_key, std::nullopt);
+    session.cancel.point_at(&conn);
+    auto outcome = co_await relay(*s.client, s.buffer, conn, session.relay_options, session.view);
+    session.cancel.point_at(nullptr);
     s.buffer.shrink_when_empty(kIdleClientBuffer);
     if (outcome.server_reusable) {
       lease->give_back();
@@ -308,7 +252,7 @@ awaitable<void> serve_requests(std::shared_ptr<TransactionClient> c) {
     }
     if (outcome.session_over) {
       farewell = outcome.client_error;
-      log::debug("client {} session ended: {}", s.view.peer, outcome.end_reason);
+      log::debug("client {} session ended: {}", session.view.peer, outcome.end_reason);
       break;
     }
   }
@@ -377,10 +321,27 @@ awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> s
   log::debug("client {} logged in as \"{}\" to \"{}\" ({} mode, tls {})", s.peer, s.user,
              s.database, release == Release::AfterStatement ? "statement" : "transaction",
              s.client.is_tls());
-  auto client = std::make_shared<TransactionClient>(
-      std::move(stream), std::move(counter), std::move(settings), s.shared, std::move(options),
-      std::move(pool), std::move(view), release, cancel_key, std::move(s.buffer), std::nullopt,
-      false);
+  TransactionSession session{std::move(counter),
+                             std::move(settings),
+                             s.shared,
+                             std::move(options),
+                             std::move(pool),
+                             std::move(view),
+                             relay_options_for(s.cfg(), release),
+                             CancelSlot(s.shared.cancels(), cancel_key)};
+  // Plain TCP both ways: the event-loop relay. (TLS state lives in Asio's stream objects.)
+  if (!s.client.is_tls() && !s.settings.backend_tls && s.client.is_open()) {
+    auto& context = static_cast<asio::io_context&>(
+        asio::query(s.client.socket().get_executor(), asio::execution::context));
+    error_code ec;
+    int fd = s.client.socket().release(ec);
+    if (!ec) {
+      serve_on_event_loop(context, fd, std::move(session), std::move(s.buffer));
+      co_return;
+    }
+  }
+  auto client = std::make_shared<TransactionClient>(std::move(stream), std::move(session),
+                                                    std::move(s.buffer), std::nullopt, false);
   co_await serve_requests(std::move(client));
 }
 

@@ -1,12 +1,14 @@
-// The two relay directions, the moment a server connection is given back, and what happens
-// when the client leaves.
+// The coroutine relay: the two directions, the moment a server connection is given back, and
+// what happens when the client leaves. It serves session mode and TLS clients; plain-TCP
+// clients in transaction and statement modes use the event-loop relay (transaction_loop.cpp).
+// The protocol rules both apply are in relay_rules.cpp.
 //
 // Each direction is a coroutine that reads what is available, lets the frame scanner find
 // message boundaries, and writes everything complete in one call: one read and one write per
-// burst, payloads never copied. ReadyForQuery's status byte, with the count of requests still
-// unanswered, is the one place that decides whether the server connection is idle (as in
-// pgbouncer's server.c); in transaction and statement modes that is when it goes back.
+// burst, payloads never copied.
 #include "frontend/relay.hpp"
+
+#include "frontend/relay_rules.hpp"
 
 #include "common/log.hpp"
 #include "common/sqlstate.hpp"
@@ -25,53 +27,28 @@
 namespace pgb::frontend {
 namespace {
 
-using protocol::FrameVerdict;
 using protocol::ScanStatus;
 
-struct RelayState {
+struct RelayState : RelayRules {
   RelayState(const RelayOptions& o, ClientView& v, backend::ServerConnection& s,
              asio::any_io_executor ex)
-      : options(o), view(v), server(s), executor(std::move(ex)) {}
+      : RelayRules(o, v, s), executor(std::move(ex)) {}
 
-  const RelayOptions& options;
-  ClientView& view;
-  backend::ServerConnection& server;
   asio::any_io_executor executor;
-
-  // Requests sent that will each end with a ReadyForQuery: Query, Sync, FunctionCall.
-  int pending_ready = 0;
-  // Extended-protocol messages sent since the last Sync: the server may hold an open batch.
-  bool unsynced = false;
-  char transaction_status = 'I';  // from the last ReadyForQuery
-  bool client_mid_message = false;
   bool client_reading = false;
   bool client_writing = false;
   bool client_gone = false;
   bool server_gone = false;
-  bool released = false;   // the server connection goes back; the client stays
-  bool resetting = false;  // session mode: the reset query runs; server output is ours
-  bool reset_failed = false;
-  bool server_sent_fatal = false;
+  bool released = false;  // the server connection goes back; the client stays
   bool idle_expired = false;
-  bool transaction_block_refused = false;  // statement mode saw BEGIN (or similar) succeed
   std::optional<net::Watchdog> idle_watchdog;
   std::optional<net::Watchdog> reset_watchdog;
-  std::optional<statements::Rewriter> rewriter;  // named prepared statements across servers
   RelayOutcome outcome;
-
-  bool server_idle() const { return pending_ready == 0 && !unsynced && transaction_status == 'I'; }
-  bool nothing_outstanding() const {
-    return pending_ready == 0 && !unsynced && !client_mid_message;
-  }
 };
 
 // client_idle_timeout while nothing is open, idle_transaction_timeout inside a transaction.
 void arm_idle_timer(RelayState& s, net::Stream& client) {
-  std::chrono::milliseconds timeout{0};
-  if (s.pending_ready == 0 && !s.unsynced) {
-    timeout = s.transaction_status == 'I' ? s.options.client_idle_timeout
-                                          : s.options.idle_transaction_timeout;
-  }
+  auto timeout = s.idle_timeout();
   if (timeout.count() == 0) {
     s.idle_watchdog.reset();
     return;
@@ -80,163 +57,6 @@ void arm_idle_timer(RelayState& s, net::Stream& client) {
     s.idle_expired = true;
     client.socket().cancel();
   });
-}
-
-bool starts_with_listen(std::string_view sql) {
-  auto start = sql.find_first_not_of(" \t\r\n(");
-  if (start == std::string_view::npos || sql.size() - start < 6) return false;
-  return protocol::same_parameter(sql.substr(start, 6), "listen");
-}
-
-// Where a message shown to on_message starts in the scanned input: edits are made there.
-std::size_t offset_of(std::string_view input, std::string_view payload) {
-  return static_cast<std::size_t>(payload.data() - input.data()) - 5;
-}
-
-struct ClientVisitor {
-  RelayState& s;
-  std::string_view input;  // what is being scanned
-  protocol::Splice& edits;
-  std::uint32_t length = 0;  // of the message on_header saw last
-  bool invalid_type = false;
-  char bad_type = 0;
-  bool malformed = false;
-  bool parse_too_large = false;
-
-  FrameVerdict on_header(char type, std::uint32_t message_length) {
-    length = message_length;
-    if (!protocol::is_frontend_message_type(type)) {
-      invalid_type = true;
-      bad_type = type;
-      return FrameVerdict::StopBefore;
-    }
-    switch (type) {
-      case 'X': return FrameVerdict::StopBefore;
-      case 'Q':
-        ++s.pending_ready;
-        if (s.rewriter) s.rewriter->on_ready_request();
-        // LISTEN only hears notifications while the client holds this server connection.
-        if (s.rewriter || (s.options.release != Release::AtSessionEnd && !s.view.warned_listen)) {
-          return FrameVerdict::Capture;
-        }
-        break;
-      case 'F':
-      case 'S':
-        ++s.pending_ready;
-        if (type == 'S') s.unsynced = false;
-        if (s.rewriter) s.rewriter->on_ready_request();
-        break;
-      case 'P':
-      case 'B':
-      case 'D':
-      case 'E':
-      case 'C':
-      case 'H':
-        s.unsynced = true;
-        if (s.rewriter) return statements::Rewriter::verdict_for(type, message_length);
-        break;
-      default: break;
-    }
-    return FrameVerdict::Forward;
-  }
-  bool on_message(char type, std::string_view payload) {
-    if (type == 'Q' && !s.view.warned_listen && s.options.release != Release::AtSessionEnd) {
-      if (starts_with_listen(payload)) {
-        s.view.warned_listen = true;
-        log::warn(
-            "client {} ran LISTEN in {} pooling mode: notifications only arrive while it holds "
-            "a server connection; use session mode for LISTEN",
-            s.view.peer,
-            s.options.release == Release::AfterStatement ? "statement" : "transaction");
-      }
-    }
-    if (!s.rewriter) return true;
-    auto check =
-        s.rewriter->on_client_message(type, payload, length, offset_of(input, payload), edits);
-    if (check == statements::Rewriter::Check::Ok) return true;
-    malformed = check == statements::Rewriter::Check::Malformed;
-    parse_too_large = check == statements::Rewriter::Check::TooLarge;
-    bad_type = type;
-    return false;
-  }
-};
-
-// Copies the client's parameter values (shared with other clients) only when one changes.
-void set_wanted(ClientView& view, std::string_view name, std::string_view value) {
-  const std::string* now = protocol::find_parameter(*view.wanted, name);
-  if (now && *now == value) return;
-  auto changed = std::make_shared<protocol::Parameters>(*view.wanted);
-  protocol::set_parameter(*changed, name, value);
-  view.wanted = std::move(changed);
-}
-
-struct ServerVisitor {
-  RelayState& s;
-  std::string_view input;  // what is being scanned
-  protocol::Splice& edits;
-
-  FrameVerdict on_header(char type, std::uint32_t) {
-    if (type == 'Z' || type == 'E' || type == 'S') return FrameVerdict::Capture;
-    if (s.rewriter && (type == '1' || type == '3' || type == 'C')) return FrameVerdict::Capture;
-    return FrameVerdict::Forward;
-  }
-  // Returns false to hold a message back from the client.
-  bool on_message(char type, std::string_view payload) {
-    if (type == '1' || type == '3') {
-      auto reply = type == '1' ? s.rewriter->on_parse_complete() : s.rewriter->on_close_complete();
-      std::size_t at = offset_of(input, payload);
-      if (reply == statements::Rewriter::Reply::Drop) edits.replace(at, at + 5, {});
-      if (reply == statements::Rewriter::Reply::AsParseComplete) {
-        using namespace std::string_view_literals;
-        edits.replace(at, at + 5, "1\0\0\0\4"sv);
-      }
-      return true;
-    }
-    if (type == 'C') {
-      s.rewriter->on_command_complete(payload);
-      return true;
-    }
-    if (type == 'Z') {
-      if (s.pending_ready > 0) --s.pending_ready;
-      if (s.rewriter) s.rewriter->on_ready_for_query();
-      s.transaction_status = payload.empty() ? 'E' : payload[0];
-      if (s.resetting) s.resetting = false;  // the reset's own ReadyForQuery
-      // Statement pooling: a statement left a transaction open. The client gets an error
-      // instead of this ReadyForQuery, so it never believes the transaction started.
-      if (s.options.release == Release::AfterStatement && s.pending_ready == 0 && !s.unsynced &&
-          s.transaction_status != 'I') {
-        s.transaction_block_refused = true;
-        return false;
-      }
-      return true;
-    }
-    if (type == 'S') {
-      auto kv = protocol::parse_parameter_status(payload);
-      if (!kv) return true;
-      s.server.note_parameter(kv->first, kv->second);
-      if (!s.resetting && s.view.tracked && protocol::is_tracked(*s.view.tracked, kv->first)) {
-        set_wanted(s.view, kv->first, kv->second);
-      }
-      return true;
-    }
-    auto fields = protocol::parse_error_response(payload);
-    if (s.resetting) s.reset_failed = true;
-    if (fields && (fields->severity == "FATAL" || fields->severity == "PANIC")) {
-      s.server_sent_fatal = true;
-    }
-    return true;
-  }
-};
-
-Error idle_timeout_error(char transaction_status) {
-  if (transaction_status == 'I') {
-    return make_error(sqlstate::kIdleSessionTimeout,
-                      "terminating connection due to idle-session timeout",
-                      "client_idle_timeout expired.");
-  }
-  return make_error(sqlstate::kIdleInTransactionTimeout,
-                    "terminating connection due to idle-in-transaction timeout",
-                    "idle_transaction_timeout expired.");
 }
 
 // The client has left (or is being disconnected) while holding the server connection.
@@ -308,29 +128,14 @@ awaitable<void> client_to_server(net::Stream& client, ByteBuffer& buf, RelayStat
       }
       buf.consume(scan.consumed);
     }
-    if (visitor.parse_too_large) {
-      s.outcome.client_error = make_error(
-          sqlstate::kProgramLimitExceeded, "statement too large to prepare through pgbalancer",
-          fmt::format("A named statement's Parse message may be at most {} bytes in "
-                      "transaction and statement pooling modes.",
-                      statements::Rewriter::kMaxParseLength));
-      s.outcome.end_reason = "Parse message too large";
-      break;
-    }
-    if (scan.status == ScanStatus::Stopped && !visitor.invalid_type && !visitor.malformed) {
+    if (scan.status == ScanStatus::Stopped && !visitor.failed()) {
       s.outcome.end_reason = "client sent Terminate";
       break;
     }
     if (scan.status != ScanStatus::NeedMore) {
-      std::string message = "invalid message length";
-      if (visitor.invalid_type) {
-        message =
-            fmt::format("invalid frontend message type {}", static_cast<int>(visitor.bad_type));
-      } else if (visitor.malformed) {
-        message = fmt::format("invalid \"{}\" message format", visitor.bad_type);
-      }
-      s.outcome.client_error = make_error(sqlstate::kProtocolViolation, message);
-      s.outcome.end_reason = "protocol violation by the client";
+      s.outcome.client_error = visitor.error();
+      s.outcome.end_reason =
+          visitor.parse_too_large ? "Parse message too large" : "protocol violation by the client";
       break;
     }
     arm_idle_timer(s, client);
@@ -358,14 +163,6 @@ awaitable<void> client_to_server(net::Stream& client, ByteBuffer& buf, RelayStat
   s.client_gone = true;
   s.outcome.session_over = true;
   co_await client_left(s, scanner.at_boundary());
-}
-
-// Whether the server connection can go back now.
-bool may_release(const RelayState& s, const ByteBuffer& buf,
-                 const protocol::FrameScanner& scanner) {
-  return s.options.release != Release::AtSessionEnd && !s.client_gone && !s.client_writing &&
-         s.nothing_outstanding() && s.transaction_status == 'I' && buf.empty() &&
-         scanner.at_boundary();
 }
 
 awaitable<void> server_to_client(net::Stream& client, RelayState& s) {
@@ -405,17 +202,13 @@ awaitable<void> server_to_client(net::Stream& client, RelayState& s) {
     if (scan.status == ScanStatus::Malformed) {
       s.server_gone = true;
       s.outcome.session_over = true;
-      s.outcome.client_error =
-          make_error(sqlstate::kProtocolViolation, "the server sent a malformed message");
+      s.outcome.client_error = server_malformed_error();
       s.server.stream().close();
       client.socket().cancel();
       co_return;
     }
     if (s.transaction_block_refused) {
-      s.outcome.client_error =
-          make_error(sqlstate::kFeatureNotSupported,
-                     "transaction blocks not allowed in statement pooling mode",
-                     "Use pool_mode transaction or session for this database or user.");
+      s.outcome.client_error = transaction_block_error();
       s.outcome.end_reason = "transaction block in statement mode";
       s.outcome.session_over = true;
       s.server_gone = true;  // the open transaction dies with the connection
@@ -423,7 +216,7 @@ awaitable<void> server_to_client(net::Stream& client, RelayState& s) {
       if (s.client_reading) client.socket().cancel();
       co_return;
     }
-    if (may_release(s, buf, scanner)) {
+    if (may_release(s, s.client_writing, s.client_gone, !buf.empty(), scanner.at_boundary())) {
       s.released = true;
       s.outcome.server_reusable = true;
       if (s.client_reading) client.socket().cancel();  // its next bytes need a new lease
@@ -437,11 +230,7 @@ awaitable<void> server_to_client(net::Stream& client, RelayState& s) {
       s.server_gone = true;
       if (!s.client_gone) {
         s.outcome.session_over = true;
-        if (!s.server_sent_fatal) {
-          s.outcome.client_error =
-              make_error(sqlstate::kConnectionFailure, "server closed the connection unexpectedly",
-                         "The PostgreSQL server process ended or the network failed.");
-        }
+        if (!s.server_sent_fatal) s.outcome.client_error = server_closed_error();
         s.outcome.end_reason = "server closed the connection";
         client.socket().cancel();
       }
@@ -460,11 +249,6 @@ awaitable<RelayOutcome> relay(net::Stream& client, ByteBuffer& client_buffer,
   auto executor = co_await asio::this_coro::executor;
   client_buffer.reserve(backend::kRelayBufferSize);  // idle clients keep a small one
   RelayState state(options, view, server, executor);
-  if (options.max_prepared_statements > 0 && view.registry) {
-    server.statements().begin_lease();
-    state.rewriter.emplace(*view.registry, view.statements, server.statements(),
-                           options.max_prepared_statements);
-  }
   co_await (client_to_server(client, client_buffer, state) && server_to_client(client, state));
   co_return std::move(state.outcome);
 }

@@ -36,13 +36,23 @@ PoolLimits pool_limits(const config::Config& c) {
                     c.max_db_connections, c.max_user_connections};
 }
 
-// A client blocked in acquire(). A connection given back is handed to the first waiter
-// directly (`conn`, under the pool mutex); any other wake-up just makes it look again.
+// A client blocked in acquire() (with a timer), or an event-loop client's place in the queue
+// (with a handoff). A connection given back is handed to the first waiter directly (`conn`,
+// under the pool mutex, or by a call on the handoff's thread); any other wake-up just makes
+// it look again (retry() for a handoff).
 struct Pool::Waiter {
-  explicit Waiter(asio::any_io_executor ex) : timer(ex) {}
-  asio::steady_timer timer;
+  explicit Waiter(asio::any_io_executor ex)
+      : executor(std::move(ex)), timer(std::in_place, executor) {}
+  Waiter(Handoff& h, asio::any_io_executor ex) : executor(std::move(ex)), handoff(&h) {}
+  asio::any_io_executor executor;
+  std::optional<asio::steady_timer> timer;
+  Handoff* handoff = nullptr;  // null once withdrawn (changed on the handoff's thread only)
   std::unique_ptr<backend::ServerConnection> conn;
   Clock::time_point since = Clock::now();
+};
+struct Pool::Ticket : Pool::Waiter {
+  Ticket(Handoff& h, const asio::io_context::executor_type& ex) : Waiter(h, ex), loop(ex) {}
+  asio::io_context::executor_type loop;  // to tell whether a hand-over needs a hop
 };
 
 Lease& Lease::operator=(Lease&& other) noexcept {
@@ -119,7 +129,7 @@ awaitable<Result<Lease>> Pool::acquire(const PoolLimits& limits, Clock::time_poi
           }
           if (budget_blocked) wake_at = std::min(wake_at, Clock::now() + kBudgetRecheck);
           waiter = std::make_shared<Waiter>(executor);
-          waiter->timer.expires_at(wake_at);
+          waiter->timer->expires_at(wake_at);
           waiters_.push_back(waiter);
         }
       }
@@ -132,7 +142,7 @@ awaitable<Result<Lease>> Pool::acquire(const PoolLimits& limits, Clock::time_poi
       continue;
     }
     if (waiter) {
-      co_await waiter->timer.async_wait(use_nothrow);
+      co_await waiter->timer->async_wait(use_nothrow);
       std::lock_guard lock(mutex_);
       std::erase(waiters_, waiter);
       if (!waiter->conn) {
@@ -147,15 +157,7 @@ awaitable<Result<Lease>> Pool::acquire(const PoolLimits& limits, Clock::time_poi
     }
 
     if (conn) {
-      // An idle connection that has input waiting was closed by the server or sent
-      // something unsolicited: either way it is not in the state we left it in.
-      if (Clock::now() - conn->last_used() >= kServerCheckDelay &&
-          conn->stream().has_pending_input()) {
-        log::info("closing idle server connection {}:{} pid {}: closed or unexpected data",
-                  conn->address().host, conn->address().port, conn->process_id());
-        discard(std::move(conn));
-        continue;
-      }
+      if (!still_usable(conn)) continue;
       conn->touch();
       conn->stream().rebind(executor);
       co_return Lease(self, std::move(conn));
@@ -165,6 +167,55 @@ awaitable<Result<Lease>> Pool::acquire(const PoolLimits& limits, Clock::time_poi
     if (!opened) co_return opened.error();
     co_return Lease(self, std::move(opened.value()));
   }
+}
+
+bool Pool::still_usable(std::unique_ptr<backend::ServerConnection>& conn) {
+  // An idle connection that has input waiting was closed by the server or sent something
+  // unsolicited: either way it is not in the state we left it in.
+  if (Clock::now() - conn->last_used() < kServerCheckDelay || !conn->stream().has_pending_input()) {
+    return true;
+  }
+  log::info("closing idle server connection {}:{} pid {}: closed or unexpected data",
+            conn->address().host, conn->address().port, conn->process_id());
+  discard(std::move(conn));
+  return false;
+}
+
+Pool::Quick Pool::take_or_queue(Handoff& handoff, const asio::io_context::executor_type& executor,
+                                const PoolLimits& limits) {
+  asio::any_io_executor here = executor;
+  for (;;) {
+    std::unique_ptr<backend::ServerConnection> conn;
+    {
+      std::lock_guard lock(mutex_);
+      if (waiters_.empty()) conn = take_idle_locked(here);
+      if (!conn) {
+        bool simply_full = total_ >= limits.max_pool && limits.reserve_pool_size == 0;
+        if (!simply_full || waiters_.size() >= kMaxWaiters) return {};
+        auto ticket = std::make_shared<Ticket>(handoff, executor);
+        waiters_.push_back(ticket);
+        return {Lease(), std::move(ticket)};
+      }
+    }
+    if (!still_usable(conn)) continue;
+    conn->touch();
+    conn->stream().rebind(here);
+    return {Lease(shared_from_this(), std::move(conn)), nullptr};
+  }
+}
+
+void Pool::withdraw(const std::shared_ptr<Ticket>& ticket) {
+  ticket->handoff = nullptr;
+  std::lock_guard lock(mutex_);
+  std::erase(waiters_, std::static_pointer_cast<Waiter>(ticket));
+}
+
+Error Pool::wait_timeout_error() const {
+  return make_error(sqlstate::kTooManyConnections,
+                    "no server connection became available within query_wait_timeout",
+                    fmt::format("All connections of pool {} are in use (max_pool), or "
+                                "max_db_connections/max_user_connections is reached.",
+                                name_));
 }
 
 // Opens a connection whose slot (total_ and budget) is already counted; uncounts it on failure.
@@ -215,9 +266,17 @@ awaitable<void> Pool::fill(PoolLimits limits) {
 }
 
 void Pool::wake_first_locked() {
-  for (auto& waiter : waiters_) {
+  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+    auto waiter = *it;
     if (waiter->conn) continue;  // already served, not yet awake
-    asio::post(waiter->timer.get_executor(), [waiter] { waiter->timer.cancel(); });
+    if (!waiter->timer) {
+      waiters_.erase(it);
+      asio::post(waiter->executor, [waiter] {
+        if (waiter->handoff) waiter->handoff->retry();
+      });
+      return;
+    }
+    asio::post(waiter->executor, [waiter] { waiter->timer->cancel(); });
     return;
   }
 }
@@ -229,7 +288,7 @@ void Pool::give_back(std::unique_ptr<backend::ServerConnection> conn) {
     return;
   }
   conn->touch();
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   std::shared_ptr<Waiter> chosen;
   const auto& here = conn->stream().socket().get_executor();
   for (auto& waiter : waiters_) {
@@ -238,7 +297,7 @@ void Pool::give_back(std::unique_ptr<backend::ServerConnection> conn) {
       chosen = waiter;
       if (Clock::now() - waiter->since >= kLocalHandOffBound) break;
     }
-    if (waiter->timer.get_executor() == here) {
+    if (waiter->executor == here) {
       chosen = waiter;
       break;
     }
@@ -247,8 +306,30 @@ void Pool::give_back(std::unique_ptr<backend::ServerConnection> conn) {
     idle_.push_back(std::move(conn));
     return;
   }
-  chosen->conn = std::move(conn);
-  asio::post(chosen->timer.get_executor(), [chosen] { chosen->timer.cancel(); });
+  if (chosen->timer) {
+    chosen->conn = std::move(conn);
+    asio::post(chosen->executor, [chosen] { chosen->timer->cancel(); });
+    return;
+  }
+  std::erase(waiters_, chosen);
+  lock.unlock();
+  if (static_cast<Ticket&>(*chosen).loop.running_in_this_thread()) {  // no hop needed
+    hand_over(chosen, std::move(conn));
+    return;
+  }
+  asio::post(chosen->executor, [self = shared_from_this(), chosen, c = std::move(conn)]() mutable {
+    self->hand_over(chosen, std::move(c));
+  });
+}
+
+void Pool::hand_over(const std::shared_ptr<Waiter>& waiter,
+                     std::unique_ptr<backend::ServerConnection> conn) {
+  if (!waiter->handoff) {  // withdrawn meanwhile
+    give_back(std::move(conn));
+    return;
+  }
+  conn->stream().rebind(waiter->executor);
+  waiter->handoff->take(Lease(shared_from_this(), std::move(conn)));
 }
 
 void Pool::discard(std::unique_ptr<backend::ServerConnection> conn) {

@@ -50,6 +50,17 @@ class [[nodiscard]] Lease {
   std::unique_ptr<backend::ServerConnection> conn_;
 };
 
+// An event-loop client waiting for a connection (it cannot suspend in acquire()). Both calls
+// come on the client's own thread.
+class Handoff {
+ public:
+  virtual void take(Lease lease) = 0;  // a connection given back, now the client's
+  virtual void retry() = 0;            // a slot freed up: go through acquire(), which may open one
+
+ protected:
+  ~Handoff() = default;
+};
+
 // The limits in force, read from the current settings at each acquire (so they follow reloads).
 struct PoolLimits {
   int max_pool = 1;
@@ -80,6 +91,21 @@ class Pool : public std::enable_shared_from_this<Pool> {
   awaitable<Result<Lease>> acquire(const PoolLimits& limits, Clock::time_point deadline,
                                    const backend::ConnectOptions& options);
 
+  // For event-loop clients, without suspending: an idle connection (checked as acquire()
+  // checks it) if one is free and nobody is queued, else a place in the queue for `handoff`
+  // when the pool is simply full, else neither, and the caller goes through acquire() (it may
+  // open a connection, or the reserve pool or the max_db/max_user budget is involved).
+  struct Ticket;
+  struct Quick {
+    Lease lease;
+    std::shared_ptr<Ticket> ticket;  // the place in the queue, for withdraw()
+  };
+  Quick take_or_queue(Handoff& handoff, const asio::io_context::executor_type& executor,
+                      const PoolLimits& limits);
+  // Leaves the queue (the client gave up): no call reaches the handoff after this.
+  void withdraw(const std::shared_ptr<Ticket>& ticket);
+  Error wait_timeout_error() const;
+
   // Opens connections until the pool has min_pool_size (janitor; needs one acquire first).
   awaitable<void> fill(PoolLimits limits);  // by value: it runs detached
   // Closes idle connections unused for `idle_timeout` or older than `lifetime` (0 = never).
@@ -101,10 +127,15 @@ class Pool : public std::enable_shared_from_this<Pool> {
   struct Waiter;
 
   void give_back(std::unique_ptr<backend::ServerConnection> conn);
+  void hand_over(const std::shared_ptr<Waiter>& waiter,
+                 std::unique_ptr<backend::ServerConnection> conn);
   void discard(std::unique_ptr<backend::ServerConnection> conn);
   std::unique_ptr<backend::ServerConnection> take_idle_locked(
       const asio::any_io_executor& executor);
-  void wake_first_locked();  // a slot freed up: the first waiter tries again
+  void wake_first_locked();
+  // Checks an idle connection being handed out; discards it if the server closed it.
+  bool still_usable(std::unique_ptr<backend::ServerConnection>&
+                        conn);  // a slot freed up: the first waiter tries again
   awaitable<Result<std::unique_ptr<backend::ServerConnection>>> open(
       const backend::ConnectOptions& options);
 

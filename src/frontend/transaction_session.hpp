@@ -1,0 +1,84 @@
+// What a client in transaction or statement pooling keeps between transactions, whichever
+// relay serves it (transaction_loop.cpp for plain TCP, the coroutine relay for TLS), and the
+// steps both take to get a server connection for its next transaction.
+#pragma once
+
+#include "frontend/cancel_registry.hpp"
+#include "frontend/relay.hpp"
+#include "frontend/shared_state.hpp"
+#include "pool/pool.hpp"
+
+#include <atomic>
+#include <memory>
+#include <utility>
+
+namespace pgb::frontend {
+
+// Counts a client connection for max_client_conn for as long as it exists.
+class ClientCounter {
+ public:
+  explicit ClientCounter(std::atomic<int>& n) : n_(&n), value_(++n) {}
+  ClientCounter(ClientCounter&& other) noexcept
+      : n_(std::exchange(other.n_, nullptr)), value_(other.value_) {}
+  ClientCounter& operator=(ClientCounter&&) = delete;
+  ~ClientCounter() {
+    if (n_) --*n_;
+  }
+  int value() const { return value_; }
+
+ private:
+  std::atomic<int>* n_;
+  int value_;
+};
+
+// The client's cancel key, registered for as long as the client exists.
+class CancelSlot {
+ public:
+  CancelSlot(CancelRegistry& registry, CancelRegistry::Key key) : registry_(&registry), key_(key) {}
+  CancelSlot(CancelSlot&& other) noexcept
+      : registry_(std::exchange(other.registry_, nullptr)), key_(other.key_) {}
+  CancelSlot& operator=(CancelSlot&&) = delete;
+  ~CancelSlot() {
+    if (registry_) registry_->remove(key_);
+  }
+  // The backend a cancel request reaches: the one the client holds now, if any.
+  void point_at(backend::ServerConnection* conn) {
+    if (!conn) {
+      registry_->update(key_, std::nullopt);
+      return;
+    }
+    registry_->update(key_, CancelTarget{conn->address(), conn->process_id(), conn->secret_key()});
+  }
+
+ private:
+  CancelRegistry* registry_;
+  CancelRegistry::Key key_;
+};
+
+struct TransactionSession {
+  ClientCounter counter;
+  std::shared_ptr<const Settings> settings;  // the snapshot at login
+  SharedState& shared;
+  backend::ConnectOptions options;  // the server's startup parameters, the credentials
+  std::shared_ptr<pool::Pool> pool;
+  ClientView view;
+  RelayOptions relay_options;
+  CancelSlot cancel;
+
+  const config::Config& cfg() const { return settings->config; }
+  // The leased connection's tracked parameters already match the client's.
+  bool in_line(const backend::ServerConnection& conn) const;
+};
+
+RelayOptions relay_options_for(const config::Config& cfg, Release release);
+
+// A server connection from `pool`, waiting up to query_wait_timeout; a failure is logged.
+awaitable<Result<pool::Lease>> lease_for(const config::Config& cfg, pool::Pool& pool,
+                                         const backend::ConnectOptions& options,
+                                         const std::string& peer);
+
+// A server connection for the session's next transaction, its tracked parameters brought in
+// line with the client's (one SET batch, only when one differs). `lease` may already hold one.
+awaitable<Result<pool::Lease>> lease_in_line(TransactionSession& s, pool::Lease lease);
+
+}  // namespace pgb::frontend
