@@ -221,6 +221,7 @@ awaitable<Status> ServerConnection::authenticate(std::string_view payload,
 
 void ServerConnection::note_parameter(std::string_view name, std::string_view value) {
   protocol::set_parameter(parameters_, name, value);
+  in_line_with_.reset();
 }
 
 awaitable<Status> ServerConnection::run_simple(const std::string& query,

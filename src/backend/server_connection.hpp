@@ -71,6 +71,14 @@ class ServerConnection {
   const protocol::Parameters& login_parameters() const { return login_parameters_; }
   const protocol::Parameters& parameters() const { return parameters_; }
   void note_parameter(std::string_view name, std::string_view value);
+  // The client parameter set (shared, immutable) these values were last found to match:
+  // a client with the same set needs no comparison. Any change reported forgets it.
+  bool known_in_line_with(const std::shared_ptr<const protocol::Parameters>& wanted) const {
+    return in_line_with_ == wanted;
+  }
+  void set_in_line_with(std::shared_ptr<const protocol::Parameters> wanted) {
+    in_line_with_ = std::move(wanted);
+  }
   Clock::time_point created_at() const { return created_at_; }
   Clock::time_point last_used() const { return last_used_; }
   void touch() { last_used_ = Clock::now(); }
@@ -90,6 +98,7 @@ class ServerConnection {
   std::int32_t secret_key_ = 0;
   protocol::Parameters login_parameters_;
   protocol::Parameters parameters_;
+  std::shared_ptr<const protocol::Parameters> in_line_with_;
   Clock::time_point created_at_ = Clock::now();
   Clock::time_point last_used_ = created_at_;
   statements::ServerCache statements_;

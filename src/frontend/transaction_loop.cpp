@@ -81,7 +81,9 @@ bool send_edited(int fd, std::string_view data, const protocol::Splice& splice, 
     msghdr msg{};
     msg.msg_iov = pieces.data();
     msg.msg_iovlen = pieces.size();
-    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = pieces.size() == 1
+                    ? ::send(fd, pieces[0].iov_base, pieces[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                    : ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
     sent = n < 0 ? 0 : static_cast<std::size_t>(n);
   }

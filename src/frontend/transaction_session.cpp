@@ -6,8 +6,13 @@
 
 namespace pgb::frontend {
 
-bool TransactionSession::in_line(const backend::ServerConnection& conn) const {
-  return protocol::parameter_sync_query(*view.tracked, conn.parameters(), *view.wanted).empty();
+bool TransactionSession::in_line(backend::ServerConnection& conn) const {
+  if (conn.known_in_line_with(view.wanted)) return true;
+  if (!protocol::parameter_sync_query(*view.tracked, conn.parameters(), *view.wanted).empty()) {
+    return false;
+  }
+  conn.set_in_line_with(view.wanted);
+  return true;
 }
 
 RelayOptions relay_options_for(const config::Config& cfg, Release release) {
@@ -40,15 +45,14 @@ awaitable<Result<pool::Lease>> lease_in_line(TransactionSession& s, pool::Lease 
     lease = std::move(*leased);
   }
   backend::ServerConnection& conn = lease.conn();
+  if (s.in_line(conn)) co_return std::move(lease);
   auto sync = protocol::parameter_sync_query(*s.view.tracked, conn.parameters(), *s.view.wanted);
-  if (!sync.empty()) {
-    auto synced = co_await conn.run_simple(sync, s.cfg().server_connect_timeout);
-    if (!synced) {
-      log::warn("client {}: could not bring server parameters in line: {}", s.view.peer,
-                synced.error().message);
-      lease.discard();
-      co_return synced.error();
-    }
+  auto synced = co_await conn.run_simple(sync, s.cfg().server_connect_timeout);
+  if (!synced) {
+    log::warn("client {}: could not bring server parameters in line: {}", s.view.peer,
+              synced.error().message);
+    lease.discard();
+    co_return synced.error();
   }
   co_return std::move(lease);
 }

@@ -67,7 +67,7 @@ struct TransactionSession {
 
   const config::Config& cfg() const { return settings->config; }
   // The leased connection's tracked parameters already match the client's.
-  bool in_line(const backend::ServerConnection& conn) const;
+  bool in_line(backend::ServerConnection& conn) const;
 };
 
 RelayOptions relay_options_for(const config::Config& cfg, Release release);

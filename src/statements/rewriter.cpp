@@ -105,7 +105,7 @@ Rewriter::Check Rewriter::on_large_parse(std::string_view start) {
   return Check::Ok;
 }
 
-void Rewriter::push(std::deque<Pending>& queue, Reply action, StatementRef statement,
+void Rewriter::push(Fifo<Pending>& queue, Reply action, StatementRef statement,
                     std::string client_name) {
   queue.push_back({action, std::move(statement), std::move(client_name), ready_requests_});
 }

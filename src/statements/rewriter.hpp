@@ -23,12 +23,12 @@
 #include "statements/registry.hpp"
 #include "statements/server_cache.hpp"
 
-#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace pgb::statements {
 
@@ -42,6 +42,27 @@ using ClientStatements = std::unordered_map<std::string, StatementRef, NameHash,
 // The statement name of a query that is exactly "DEALLOCATE [PREPARE] name" (as PostgreSQL
 // reads the name: folded to lower case unless double-quoted), else nothing.
 std::optional<std::string> deallocate_target(std::string_view sql);
+
+// A FIFO that allocates nothing while it has never been used: a Rewriter is made for every
+// lease, and most see no named statement at all (std::deque allocates when constructed).
+template <class T>
+class Fifo {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  T& front() { return items_[head_]; }
+  void push_back(T item) { items_.push_back(std::move(item)); }
+  void pop_front() {
+    items_[head_] = T();
+    if (++head_ == items_.size()) {
+      items_.clear();
+      head_ = 0;
+    }
+  }
+
+ private:
+  std::vector<T> items_;
+  std::size_t head_ = 0;
+};
 
 class Rewriter {
  public:
@@ -89,7 +110,7 @@ class Rewriter {
   // Closes least recently used statements (their replies dropped) until one more fits.
   void make_room(std::size_t at, protocol::Splice& out);
   void ensure_prepared(const StatementRef& statement, std::size_t at, protocol::Splice& out);
-  void push(std::deque<Pending>& queue, Reply action, StatementRef statement = nullptr,
+  void push(Fifo<Pending>& queue, Reply action, StatementRef statement = nullptr,
             std::string client_name = {});
   Check on_large_parse(std::string_view start);
   bool on_parse(std::string_view payload, std::uint32_t length, std::size_t at,
@@ -108,9 +129,9 @@ class Rewriter {
   ClientStatements& client_;
   ServerCache& server_;
   std::size_t capacity_;
-  std::deque<Pending> parses_;       // ParseComplete expected, in order
-  std::deque<Pending> closes_;       // CloseComplete expected, in order
-  std::deque<Pending> deallocates_;  // SQL DEALLOCATE of a client's statement, rewritten
+  Fifo<Pending> parses_;       // ParseComplete expected, in order
+  Fifo<Pending> closes_;       // CloseComplete expected, in order
+  Fifo<Pending> deallocates_;  // SQL DEALLOCATE of a client's statement, rewritten
   std::uint64_t ready_requests_ = 0;
   std::uint64_t ready_received_ = 0;
 };
