@@ -3,12 +3,13 @@
 import socket
 import ssl as pyssl
 import struct
+import time
 
 import psycopg
 import pytest
 
 import pgwire
-from conftest import DBNAME, PASSWORDS
+from conftest import DBNAME, PASSWORDS, BackgroundCall
 
 
 @pytest.fixture
@@ -174,3 +175,61 @@ def test_client_and_backend_tls_together(pgbalancer, pg):
     with b.connect(sslmode="verify-full", sslrootcert=str(pg.ca_crt)) as c:
         assert c.pgconn.ssl_in_use
         assert ssl_row(c) is True
+
+
+# ---- transaction pooling over TLS (the coroutine relay) -------------------------
+# Plain-TCP clients in transaction mode are relayed by the event loop; TLS clients, and every
+# client when backend_encryption is on, by the coroutine relay. These run the same checks there,
+# with plain and TLS clients sharing one pool.
+
+def _tx_worker(b, k, **kw):
+    with b.connect(**kw) as c:
+        c.prepare_threshold = None
+        for i in range(100):
+            assert c.execute("SELECT %s::int * 1000 + %s::int", [k, i]).fetchone()[0] == k * 1000 + i
+        with c.transaction():
+            pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+            c.execute("SELECT pg_sleep(0.01)")
+            assert c.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
+        # protocol-level prepared statements across server connections
+        for i in range(20):
+            got = c.execute("SELECT %s::int + 1", [i], prepare=True).fetchone()[0]
+            assert got == i + 1
+
+
+@pytest.mark.timeout(120)
+def test_tls_and_plain_clients_share_a_transaction_pool(pgbalancer, pg):
+    b = pgbalancer(ssl=True, ssl_cert=str(pg.pgb_crt), ssl_key=str(pg.pgb_key),
+                   pool_mode="transaction", max_pool=2)
+    calls = [BackgroundCall(_tx_worker, b, k, **({"sslmode": "require"} if k % 2 else
+                                                  {"sslmode": "disable"}))
+             for k in range(8)]
+    for call in calls:
+        call.result(100)
+    b.assert_alive()
+
+
+@pytest.mark.timeout(60)
+def test_tls_client_idle_timeout_in_transaction_mode(pgbalancer, pg):
+    b = pgbalancer(ssl=True, ssl_cert=str(pg.pgb_crt), ssl_key=str(pg.pgb_key),
+                   pool_mode="transaction", client_idle_timeout="1s")
+    with b.connect(sslmode="require") as c:
+        c.execute("SELECT 1")
+        time.sleep(3)
+        with pytest.raises(psycopg.OperationalError):
+            c.execute("SELECT 1")
+    b.assert_alive()
+
+
+@pytest.mark.timeout(120)
+def test_backend_encryption_in_transaction_mode(pgbalancer, pg):
+    b = pgbalancer(backend_encryption=True, backend_ssl_ca_cert=str(pg.ca_crt),
+                   pool_mode="transaction", max_pool=2)
+    calls = [BackgroundCall(_tx_worker, b, k) for k in range(6)]
+    for call in calls:
+        call.result(100)
+    with b.connect() as c:
+        assert ssl_row(c) is True
+        rows = c.execute("SELECT repeat('q', 1000) FROM generate_series(1, 20000)").fetchall()
+        assert len(rows) == 20000
+    b.assert_alive()
