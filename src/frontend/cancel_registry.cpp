@@ -7,33 +7,38 @@
 
 namespace pgb::frontend {
 
-CancelRegistry::Key CancelRegistry::add(std::int32_t process_id,
-                                        std::optional<CancelTarget> target) {
+std::pair<CancelRegistry::Key, std::shared_ptr<CancelRegistry::Entry>> CancelRegistry::add(
+    std::int32_t process_id) {
+  auto entry = std::make_shared<Entry>();
   for (;;) {
     std::int32_t secret;
     auto random = auth::random_bytes(sizeof secret);
     std::memcpy(&secret, random.data(), sizeof secret);
     Key key{process_id, secret};
     std::lock_guard lock(mutex_);
-    if (targets_.emplace(key, target).second) return key;
+    if (entries_.emplace(key, entry).second) return {key, entry};
   }
-}
-
-void CancelRegistry::update(const Key& key, std::optional<CancelTarget> target) {
-  std::lock_guard lock(mutex_);
-  if (auto it = targets_.find(key); it != targets_.end()) it->second = std::move(target);
 }
 
 void CancelRegistry::remove(const Key& key) {
   std::lock_guard lock(mutex_);
-  targets_.erase(key);
+  entries_.erase(key);
 }
 
 std::optional<CancelTarget> CancelRegistry::find(const Key& key) {
-  std::lock_guard lock(mutex_);
-  auto it = targets_.find(key);
-  if (it == targets_.end()) return std::nullopt;
-  return it->second;  // empty while the client holds no server connection
+  std::shared_ptr<Entry> entry;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::nullopt;
+    entry = it->second;
+  }
+  // The connection stays the client's while the entry points at it: the client points the
+  // entry elsewhere, under this lock, before giving the connection up.
+  std::lock_guard lock(entry->mutex_);
+  if (!entry->server_) return std::nullopt;  // the client holds no server connection now
+  const auto& server = *entry->server_;
+  return CancelTarget{server.address(), server.process_id(), server.secret_key()};
 }
 
 }  // namespace pgb::frontend

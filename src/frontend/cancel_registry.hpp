@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 namespace pgb::frontend {
@@ -23,17 +25,58 @@ class CancelRegistry {
   using Key =
       std::pair<std::int32_t, std::int32_t>;  // (process id, secret key) as the client knows them
 
-  // Registers a fresh random secret for `process_id` (with `target`, or none until one is set);
-  // returns the client's key.
-  Key add(std::int32_t process_id, std::optional<CancelTarget> target);
-  // Transaction pooling: the backend running the client's queries changes with every lease.
-  void update(const Key& key, std::optional<CancelTarget> target);
+  // Where one client's cancel requests go. The client points it at the connection it holds
+  // (in transaction pooling that changes with every lease) and back at nothing before giving
+  // the connection up; find() reads it from any thread under the entry's own lock, so a lease
+  // costs no registry-wide lock and no copy.
+  class Entry {
+   public:
+    void point_at(const backend::ServerConnection* server) {
+      std::lock_guard lock(mutex_);
+      server_ = server;
+    }
+
+   private:
+    friend class CancelRegistry;
+    std::mutex mutex_;
+    const backend::ServerConnection* server_ = nullptr;
+  };
+
+  // Registers a fresh random secret for `process_id`; returns the client's key and its entry.
+  std::pair<Key, std::shared_ptr<Entry>> add(std::int32_t process_id);
   void remove(const Key& key);
   std::optional<CancelTarget> find(const Key& key);
 
  private:
   std::mutex mutex_;
-  std::map<Key, std::optional<CancelTarget>> targets_;
+  std::map<Key, std::shared_ptr<Entry>> entries_;
+};
+
+// A client's cancel key, registered for as long as the client exists.
+class CancelSlot {
+ public:
+  CancelSlot(CancelRegistry& registry, std::int32_t process_id) : registry_(&registry) {
+    std::tie(key_, entry_) = registry.add(process_id);
+  }
+  CancelSlot(CancelSlot&& other) noexcept
+      : registry_(std::exchange(other.registry_, nullptr)),
+        key_(other.key_),
+        entry_(std::move(other.entry_)) {}
+  CancelSlot& operator=(CancelSlot&&) = delete;
+  ~CancelSlot() {
+    if (!registry_) return;
+    entry_->point_at(nullptr);
+    registry_->remove(key_);
+  }
+  const CancelRegistry::Key& key() const { return key_; }
+  // The backend a cancel request reaches: the one the client holds now, if any. Must point at
+  // nothing before that connection is given back or closed.
+  void point_at(const backend::ServerConnection* conn) { entry_->point_at(conn); }
+
+ private:
+  CancelRegistry* registry_;
+  CancelRegistry::Key key_;
+  std::shared_ptr<CancelRegistry::Entry> entry_;
 };
 
 }  // namespace pgb::frontend

@@ -120,10 +120,6 @@ std::string greeting(const protocol::Parameters& params, CancelRegistry::Key key
   return out;
 }
 
-CancelTarget cancel_target(backend::ServerConnection& conn) {
-  return CancelTarget{conn.address(), conn.process_id(), conn.secret_key()};
-}
-
 // Session pooling: one server connection, started with the client's own parameters, for the
 // whole session; its real process id goes to the client, so pg_backend_pid() matches.
 awaitable<void> run_session_mode(LoggedIn& s) {
@@ -135,8 +131,9 @@ awaitable<void> run_session_mode(LoggedIn& s) {
     co_return;
   }
   backend::ServerConnection& conn = lease->conn();
-  auto cancel_key = s.shared.cancels().add(conn.process_id(), cancel_target(conn));
-  auto welcome = greeting(conn.parameters(), cancel_key);
+  CancelSlot cancel(s.shared.cancels(), conn.process_id());
+  cancel.point_at(&conn);
+  auto welcome = greeting(conn.parameters(), cancel.key());
   log::debug("client {} logged in as \"{}\" to \"{}\" (session mode, server pid {}, tls {})",
              s.peer, s.user, s.database, conn.process_id(), s.client.is_tls());
 
@@ -146,7 +143,7 @@ awaitable<void> run_session_mode(LoggedIn& s) {
   if (!co_await s.client.write_all(asio::buffer(welcome))) {
     outcome = co_await relay(s.client, s.buffer, conn, relay_options, view);
   }
-  s.shared.cancels().remove(cancel_key);
+  cancel.point_at(nullptr);
   if (outcome.client_error) co_await send_fatal(s.client, *outcome.client_error);
   s.client.close();
   log::debug("client {} session ended: {}", s.peer, outcome.end_reason);
@@ -293,7 +290,7 @@ awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> s
   auto options = s.connect_options(std::move(server_params));
   auto pool = s.pool_for(options);
 
-  auto cancel_key = s.shared.cancels().add(pseudo_process_id(), std::nullopt);
+  CancelSlot cancel(s.shared.cancels(), pseudo_process_id());
   {
     // Greeted with the server's parameters and its own settings; only the tracked ones are
     // kept for the session (an idle client should cost little).
@@ -301,7 +298,6 @@ awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> s
     if (!welcome) {  // the pool's first client: learn the server's parameters from a connection
       auto lease = co_await lease_for(s.cfg(), *pool, options, s.peer);
       if (!lease) {
-        s.shared.cancels().remove(cancel_key);
         co_await send_fatal(s.client, lease.error());
         co_return;
       }
@@ -315,7 +311,7 @@ awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> s
       if (protocol::is_tracked(tracked, name)) wanted.emplace_back(name, value);
     }
     view.wanted = pool->shared_parameters(std::move(wanted));
-    auto hello = greeting(*welcome, cancel_key);
+    auto hello = greeting(*welcome, cancel.key());
     if (co_await s.client.write_all(asio::buffer(hello))) s.client.close();
   }
   log::debug("client {} logged in as \"{}\" to \"{}\" ({} mode, tls {})", s.peer, s.user,
@@ -328,7 +324,7 @@ awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> s
                              std::move(pool),
                              std::move(view),
                              relay_options_for(s.cfg(), release),
-                             CancelSlot(s.shared.cancels(), cancel_key)};
+                             std::move(cancel)};
   // Plain TCP both ways: the event-loop relay. (TLS state lives in Asio's stream objects.)
   if (!s.client.is_tls() && !s.settings.backend_tls && s.client.is_open()) {
     auto& context = static_cast<asio::io_context&>(

@@ -439,9 +439,9 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
     if (ticket_) s_.pool->withdraw(ticket_);
     if (state_ == State::Active) {
       loop_.unwatch(server_fd());
+      s_.cancel.point_at(nullptr);
       rules_.reset();
       lease_.discard();
-      s_.cancel.point_at(nullptr);
     }
     if (farewell) {  // as far as the socket takes it now: the client gets no second chance
       to_client_ += protocol::error_response(*farewell, "FATAL");

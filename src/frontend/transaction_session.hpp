@@ -31,30 +31,6 @@ class ClientCounter {
   int value_;
 };
 
-// The client's cancel key, registered for as long as the client exists.
-class CancelSlot {
- public:
-  CancelSlot(CancelRegistry& registry, CancelRegistry::Key key) : registry_(&registry), key_(key) {}
-  CancelSlot(CancelSlot&& other) noexcept
-      : registry_(std::exchange(other.registry_, nullptr)), key_(other.key_) {}
-  CancelSlot& operator=(CancelSlot&&) = delete;
-  ~CancelSlot() {
-    if (registry_) registry_->remove(key_);
-  }
-  // The backend a cancel request reaches: the one the client holds now, if any.
-  void point_at(backend::ServerConnection* conn) {
-    if (!conn) {
-      registry_->update(key_, std::nullopt);
-      return;
-    }
-    registry_->update(key_, CancelTarget{conn->address(), conn->process_id(), conn->secret_key()});
-  }
-
- private:
-  CancelRegistry* registry_;
-  CancelRegistry::Key key_;
-};
-
 struct TransactionSession {
   ClientCounter counter;
   std::shared_ptr<const Settings> settings;  // the snapshot at login
