@@ -163,11 +163,11 @@ std::int32_t pseudo_process_id() {
   return pid & 0x7fffffff;
 }
 
-// A TLS client in transaction or statement mode after login (plain-TCP ones are served by
-// transaction_loop.cpp). Between requests it is parked: only this object and one readiness
-// wait on its socket exist, no coroutine frame and no read buffer. TLS input OpenSSL already
-// read would not wake a readiness wait, so the serving coroutine reads on until it
-// finds none.
+// A transaction- or statement-mode client on the coroutine relay: a TLS client, or any client
+// when backend_encryption is on (the others are served by transaction_loop.cpp). Between
+// requests a plain-TCP one is parked: only this object and one readiness wait on its socket
+// exist, no coroutine frame and no read buffer. A TLS client keeps its serving coroutine:
+// OpenSSL may hold already-read input that a readiness wait would not see.
 struct TransactionClient {
   std::unique_ptr<net::Stream> client;
   TransactionSession session;

@@ -147,11 +147,7 @@ awaitable<Result<Lease>> Pool::acquire(const PoolLimits& limits, Clock::time_poi
       std::erase(waiters_, waiter);
       if (!waiter->conn) {
         if (Clock::now() < deadline) continue;
-        co_return make_error(sqlstate::kTooManyConnections,
-                             "no server connection became available within query_wait_timeout",
-                             fmt::format("All {} connections of pool {} are in use (max_pool), or "
-                                         "max_db_connections/max_user_connections is reached.",
-                                         total_, name_));
+        co_return wait_timeout_error();
       }
       conn = std::move(waiter->conn);
     }
