@@ -7,6 +7,7 @@
 #include "common/sqlstate.hpp"
 #include "frontend/authenticator.hpp"
 #include "frontend/relay.hpp"
+#include "frontend/relay_rules.hpp"
 #include "frontend/startup.hpp"
 #include "frontend/transaction_loop.hpp"
 #include "frontend/transaction_session.hpp"
@@ -204,9 +205,7 @@ awaitable<void> serve_requests(std::shared_ptr<TransactionClient> c) {
   std::optional<Error> farewell;
   for (;;) {
     if (s.idle_expired) {
-      farewell = make_error(sqlstate::kIdleSessionTimeout,
-                            "terminating connection due to idle-session timeout",
-                            "client_idle_timeout expired.");
+      farewell = idle_timeout_error('I');
       break;
     }
     // Asio's epoll registration is edge-triggered: input that arrived while no read was
@@ -227,7 +226,7 @@ awaitable<void> serve_requests(std::shared_ptr<TransactionClient> c) {
       continue;
     }
     if (wait == ClientWait::ProtocolError) {
-      farewell = make_error(sqlstate::kProtocolViolation, "invalid frontend message type");
+      farewell = invalid_request_error();
     }
     if (wait != ClientWait::Request) break;
 

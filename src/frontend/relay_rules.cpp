@@ -189,6 +189,10 @@ Error idle_timeout_error(char transaction_status) {
                     "idle_transaction_timeout expired.");
 }
 
+Error invalid_request_error() {
+  return make_error(sqlstate::kProtocolViolation, "invalid frontend message type");
+}
+
 Error transaction_block_error() {
   return make_error(sqlstate::kFeatureNotSupported,
                     "transaction blocks not allowed in statement pooling mode",

@@ -41,10 +41,9 @@ struct RelayRules {
   bool nothing_outstanding() const {
     return pending_ready == 0 && !unsynced && !client_mid_message;
   }
-  // The client waits for nothing from the server: its idle timeouts apply, and which one.
-  bool client_owes_next_move() const { return pending_ready == 0 && !unsynced; }
+  // The idle timeout that applies now: none while the client waits for the server.
   std::chrono::milliseconds idle_timeout() const {
-    if (!client_owes_next_move()) return std::chrono::milliseconds{0};
+    if (pending_ready > 0 || unsynced) return std::chrono::milliseconds{0};
     return transaction_status == 'I' ? options.client_idle_timeout
                                      : options.idle_transaction_timeout;
   }
@@ -87,6 +86,8 @@ bool may_release(const RelayRules& s, bool client_writing, bool client_gone,
                  bool server_input_pending, bool server_scan_at_boundary);
 
 Error idle_timeout_error(char transaction_status);
+// A request between transactions that starts with no frontend message type.
+Error invalid_request_error();
 Error transaction_block_error();
 Error server_closed_error();
 Error server_malformed_error();

@@ -10,7 +10,6 @@
 #include "frontend/transaction_loop.hpp"
 
 #include "common/log.hpp"
-#include "common/sqlstate.hpp"
 #include "frontend/relay_rules.hpp"
 #include "net/event_loop.hpp"
 #include "protocol/codes.hpp"
@@ -228,8 +227,7 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
       return;
     }
     if (!protocol::is_frontend_message_type(type)) {
-      end(make_error(sqlstate::kProtocolViolation, "invalid frontend message type"),
-          "protocol violation by the client");
+      end(invalid_request_error(), "protocol violation by the client");
       return;
     }
     auto quick =

@@ -154,15 +154,20 @@ awaitable<Result<Lease>> Pool::acquire(const PoolLimits& limits, Clock::time_poi
 
     if (conn) {
       if (!still_usable(conn)) continue;
-      conn->touch();
-      conn->stream().rebind(executor);
-      co_return Lease(self, std::move(conn));
+      co_return hand_out(std::move(conn), executor);
     }
 
     auto opened = co_await open(options);
     if (!opened) co_return opened.error();
     co_return Lease(self, std::move(opened.value()));
   }
+}
+
+Lease Pool::hand_out(std::unique_ptr<backend::ServerConnection> conn,
+                     const asio::any_io_executor& executor) {
+  conn->touch();
+  conn->stream().rebind(executor);
+  return Lease(shared_from_this(), std::move(conn));
 }
 
 bool Pool::still_usable(std::unique_ptr<backend::ServerConnection>& conn) {
@@ -194,9 +199,7 @@ Pool::Quick Pool::take_or_queue(Handoff& handoff, const asio::io_context::execut
       }
     }
     if (!still_usable(conn)) continue;
-    conn->touch();
-    conn->stream().rebind(here);
-    return {Lease(shared_from_this(), std::move(conn)), nullptr};
+    return {hand_out(std::move(conn), here), nullptr};
   }
 }
 
@@ -324,8 +327,7 @@ void Pool::hand_over(const std::shared_ptr<Waiter>& waiter,
     give_back(std::move(conn));
     return;
   }
-  conn->stream().rebind(waiter->executor);
-  waiter->handoff->take(Lease(shared_from_this(), std::move(conn)));
+  waiter->handoff->take(hand_out(std::move(conn), waiter->executor));
 }
 
 void Pool::discard(std::unique_ptr<backend::ServerConnection> conn) {

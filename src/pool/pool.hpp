@@ -133,6 +133,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::unique_ptr<backend::ServerConnection> take_idle_locked(
       const asio::any_io_executor& executor);
   void wake_first_locked();
+  // The lease of a connection going to a client on `executor`'s worker (moved there if plain TCP).
+  Lease hand_out(std::unique_ptr<backend::ServerConnection> conn,
+                 const asio::any_io_executor& executor);
   // Checks an idle connection being handed out; discards it if the server closed it.
   bool still_usable(std::unique_ptr<backend::ServerConnection>&
                         conn);  // a slot freed up: the first waiter tries again
