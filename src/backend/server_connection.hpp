@@ -3,6 +3,7 @@
 
 #include "auth/scram.hpp"
 #include "common/byte_buffer.hpp"
+#include "common/coarse_clock.hpp"
 #include "common/result.hpp"
 #include "net/stream.hpp"
 #include "protocol/startup.hpp"
@@ -81,7 +82,7 @@ class ServerConnection {
   }
   Clock::time_point created_at() const { return created_at_; }
   Clock::time_point last_used() const { return last_used_; }
-  void touch() { last_used_ = Clock::now(); }
+  void touch() { last_used_ = coarse_now(); }
   // Named statements pgbalancer prepared here (transaction and statement modes).
   statements::ServerCache& statements() { return statements_; }
 
@@ -99,7 +100,7 @@ class ServerConnection {
   protocol::Parameters login_parameters_;
   protocol::Parameters parameters_;
   std::shared_ptr<const protocol::Parameters> in_line_with_;
-  Clock::time_point created_at_ = Clock::now();
+  Clock::time_point created_at_ = coarse_now();
   Clock::time_point last_used_ = created_at_;
   statements::ServerCache statements_;
 };

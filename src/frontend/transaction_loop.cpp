@@ -9,6 +9,7 @@
 // same the coroutine relay applies.
 #include "frontend/transaction_loop.hpp"
 
+#include "common/coarse_clock.hpp"
 #include "common/log.hpp"
 #include "frontend/relay_rules.hpp"
 #include "net/event_loop.hpp"
@@ -209,7 +210,7 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
       return;
     }
     in_.commit(static_cast<std::size_t>(n));
-    last_activity_ = Clock::now();
+    last_activity_ = coarse_now();
     if (state_ == State::Idle) {
       begin_transaction();
     } else if (state_ == State::Active) {
@@ -235,7 +236,7 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
     if (quick.ticket) {  // the pool is full: take() or retry() comes when that changes
       ticket_ = std::move(quick.ticket);
       state_ = State::Queued;
-      wait_deadline_ = Clock::now() + s_.cfg().query_wait_timeout;
+      wait_deadline_ = coarse_now() + s_.cfg().query_wait_timeout;
       return;
     }
     lease_ = std::move(quick.lease);
@@ -351,7 +352,7 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
       return;
     }
     buf.commit(static_cast<std::size_t>(n));
-    last_activity_ = Clock::now();
+    last_activity_ = coarse_now();
     pump_to_client();
   }
 
@@ -465,7 +466,7 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
   protocol::FrameScanner server_scan_{protocol::kMaxMessageLength};
   std::string to_client_;  // read from the server, not yet taken by the client's socket
   std::string to_server_;
-  Clock::time_point last_activity_ = Clock::now();
+  Clock::time_point last_activity_ = coarse_now();
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The worker's epoll set, nested in its io_context.
 #include "net/event_loop.hpp"
 
+#include "common/coarse_clock.hpp"
 #include "common/log.hpp"
 #include "net/asio.hpp"
 
@@ -156,7 +157,7 @@ void EventLoop::tick() {
       ticking_ = false;
       return;
     }
-    auto now = Clock::now();
+    auto now = coarse_now();
     dispatching_ = true;
     for (Handler* h = first_; h;) {
       Handler* next = h->next_;  // on_tick may retire h (not others)

@@ -22,7 +22,7 @@ namespace pgb::net {
 class EventLoop {
  public:
   using Clock = std::chrono::steady_clock;
-  // How often owned handlers get on_tick (their timeouts are checked then).
+  // How often owned handlers get on_tick, with coarse_now() (their timeouts are checked then).
   static constexpr std::chrono::milliseconds kTickPeriod{100};
 
   class Handler {

@@ -1,6 +1,7 @@
 // Pool: idle list, connection accounting, the wait queue, the reserve pool and warm-up.
 #include "pool/pool.hpp"
 
+#include "common/coarse_clock.hpp"
 #include "common/log.hpp"
 #include "common/sqlstate.hpp"
 
@@ -48,7 +49,7 @@ struct Pool::Waiter {
   std::optional<asio::steady_timer> timer;
   Handoff* handoff = nullptr;  // null once withdrawn (changed on the handoff's thread only)
   std::unique_ptr<backend::ServerConnection> conn;
-  Clock::time_point since = Clock::now();
+  Clock::time_point since = coarse_now();
 };
 struct Pool::Ticket : Pool::Waiter {
   Ticket(Handoff& h, const asio::io_context::executor_type& ex) : Waiter(h, ex), loop(ex) {}
@@ -173,7 +174,7 @@ Lease Pool::hand_out(std::unique_ptr<backend::ServerConnection> conn,
 bool Pool::still_usable(std::unique_ptr<backend::ServerConnection>& conn) {
   // An idle connection that has input waiting was closed by the server or sent something
   // unsolicited: either way it is not in the state we left it in.
-  if (Clock::now() - conn->last_used() < kServerCheckDelay || !conn->stream().has_pending_input()) {
+  if (coarse_now() - conn->last_used() < kServerCheckDelay || !conn->stream().has_pending_input()) {
     return true;
   }
   log::info("closing idle server connection {}:{} pid {}: closed or unexpected data",
@@ -282,35 +283,37 @@ void Pool::wake_first_locked() {
 
 void Pool::give_back(std::unique_ptr<backend::ServerConnection> conn) {
   auto lifetime = std::chrono::milliseconds(lifetime_.load(std::memory_order_relaxed));
-  if (lifetime.count() > 0 && Clock::now() - conn->created_at() > lifetime) {
+  if (lifetime.count() > 0 && coarse_now() - conn->created_at() > lifetime) {
     discard(std::move(conn));
     return;
   }
   conn->touch();
   std::unique_lock lock(mutex_);
-  std::shared_ptr<Waiter> chosen;
+  auto pick = waiters_.end();
   const auto& here = conn->stream().socket().get_executor();
-  for (auto& waiter : waiters_) {
+  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+    const auto& waiter = *it;
     if (waiter->conn) continue;  // already served, not yet awake
-    if (!chosen) {
-      chosen = waiter;
-      if (Clock::now() - waiter->since >= kLocalHandOffBound) break;
+    if (pick == waiters_.end()) {
+      pick = it;
+      if (coarse_now() - waiter->since >= kLocalHandOffBound) break;
     }
     if (waiter->executor == here) {
-      chosen = waiter;
+      pick = it;
       break;
     }
   }
-  if (!chosen) {
+  if (pick == waiters_.end()) {
     idle_.push_back(std::move(conn));
     return;
   }
+  std::shared_ptr<Waiter> chosen = *pick;
   if (chosen->timer) {
     chosen->conn = std::move(conn);
     asio::post(chosen->executor, [chosen] { chosen->timer->cancel(); });
     return;
   }
-  std::erase(waiters_, chosen);
+  waiters_.erase(pick);
   lock.unlock();
   if (static_cast<Ticket&>(*chosen).loop.running_in_this_thread()) {  // no hop needed
     hand_over(chosen, std::move(conn));
@@ -354,7 +357,7 @@ bool Pool::close_one_idle() {
 void Pool::close_expired(std::chrono::milliseconds idle_timeout,
                          std::chrono::milliseconds lifetime) {
   set_lifetime(lifetime);
-  auto now = Clock::now();
+  auto now = coarse_now();
   std::vector<std::unique_ptr<backend::ServerConnection>> expired;
   {
     std::lock_guard lock(mutex_);
