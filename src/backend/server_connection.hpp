@@ -5,6 +5,7 @@
 #include "common/byte_buffer.hpp"
 #include "common/coarse_clock.hpp"
 #include "common/result.hpp"
+#include "net/event_loop.hpp"
 #include "net/stream.hpp"
 #include "protocol/startup.hpp"
 #include "statements/server_cache.hpp"
@@ -85,6 +86,16 @@ class ServerConnection {
   void touch() { last_used_ = coarse_now(); }
   // Named statements pgbalancer prepared here (transaction and statement modes).
   statements::ServerCache& statements() { return statements_; }
+  // The socket's place in a worker's event loop while event-loop clients of that worker pass
+  // the connection on (transaction_loop.cpp). It must leave the loop before the connection
+  // goes to another thread, to a coroutine, to the idle list or is closed (Pool sees to it).
+  net::EventLoop::Watch* loop_watch() const { return loop_watch_; }
+  void set_loop_watch(net::EventLoop::Watch* watch) { loop_watch_ = watch; }
+  void leave_loop() {
+    if (loop_watch_) loop_watch_->loop().forget(*loop_watch_);
+    loop_watch_ = nullptr;
+  }
+  ~ServerConnection() { leave_loop(); }
 
  private:
   ServerConnection(std::unique_ptr<net::Stream> stream, BackendAddress address);
@@ -103,6 +114,7 @@ class ServerConnection {
   Clock::time_point created_at_ = coarse_now();
   Clock::time_point last_used_ = created_at_;
   statements::ServerCache statements_;
+  net::EventLoop::Watch* loop_watch_ = nullptr;
 };
 
 // Sends a CancelRequest for (process_id, secret_key) to a backend, as libpq's PQcancel does.

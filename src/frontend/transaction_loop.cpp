@@ -166,11 +166,7 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
     client_events_ = events;
     loop_.change(fd_, events, *this, kClientTag);
   }
-  void set_server_events(std::uint32_t events) {
-    if (events == server_events_) return;
-    server_events_ = events;
-    loop_.change(server_fd(), events, *this, kServerTag);
-  }
+  void set_server_events(std::uint32_t events) { loop_.change(*server().loop_watch(), events); }
   // Reading from one side stops while the other has not taken what was already read.
   void update_interest() {
     set_client_events((to_server_.empty() ? kClientReadable : kNothing) |
@@ -247,12 +243,15 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
     lease_slowly();
   }
 
+  // Directly from the previous holder's release() when it was on this worker: the socket may
+  // still be in the loop's set, for activate() to take over.
   void take(pool::Lease lease) override {
     ticket_.reset();
     lease_ = std::move(lease);
     if (s_.in_line(lease_.conn())) {
       activate();
     } else {
+      lease_.conn().leave_loop();  // the coroutine reads it through Asio
       lease_slowly();
     }
   }
@@ -297,11 +296,13 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
     rules_.emplace(s_.relay_options, s_.view, server());
     client_scan_ = protocol::FrameScanner(s_.relay_options.max_message_size);
     server_scan_ = protocol::FrameScanner(protocol::kMaxMessageLength);
-    if (!loop_.watch(server_fd(), EPOLLIN, *this, kServerTag)) {
+    auto& conn = server();
+    auto* watch = loop_.watch(conn.loop_watch(), server_fd(), EPOLLIN, *this, kServerTag);
+    if (!watch) {
       end(server_closed_error(), "could not watch the server socket");
       return;
     }
-    server_events_ = EPOLLIN;
+    conn.set_loop_watch(watch);
     pump_to_server();
   }
 
@@ -399,9 +400,8 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
 
   // The transaction is over: the server connection goes back, the client waits for its next.
   void release() {
-    loop_.unwatch(server_fd());
-    server_events_ = 0;
-    s_.cancel.point_at(nullptr);
+    loop_.let_go(*server().loop_watch());  // the pool takes it out of the set unless the
+    s_.cancel.point_at(nullptr);           // next holder is a client of this loop
     rules_.reset();
     lease_.give_back();
     state_ = State::Idle;
@@ -437,10 +437,9 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
     loop_.unwatch(fd_);
     if (ticket_) s_.pool->withdraw(ticket_);
     if (state_ == State::Active) {
-      loop_.unwatch(server_fd());
       s_.cancel.point_at(nullptr);
       rules_.reset();
-      lease_.discard();
+      lease_.discard();  // out of the loop's set, and closed
     }
     if (farewell) {  // as far as the socket takes it now: the client gets no second chance
       to_client_ += protocol::error_response(*farewell, "FATAL");
@@ -457,7 +456,6 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
   State state_ = State::Idle;
   bool ended_ = false;
   std::uint32_t client_events_ = 0;
-  std::uint32_t server_events_ = 0;
   pool::Lease lease_;
   std::shared_ptr<pool::Pool::Ticket> ticket_;  // while Queued
   Clock::time_point wait_deadline_;             // query_wait_timeout, while Queued

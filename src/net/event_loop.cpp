@@ -118,6 +118,46 @@ void EventLoop::unwatch(int fd) {
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
 }
 
+EventLoop::Watch* EventLoop::watch(Watch* current, int fd, std::uint32_t events, Handler& to,
+                                   unsigned tag) {
+  if (current && &current->loop_ == this && current->fd_ == fd) {
+    current->to_ = &to;
+    current->tag_ = tag;
+    return change(*current, events) ? current : nullptr;
+  }
+  auto* w = new Watch(*this, fd);
+  if (!watch(fd, events, *w, 0)) {
+    delete w;
+    return nullptr;
+  }
+  w->events_ = events;
+  w->to_ = &to;
+  w->tag_ = tag;
+  return w;
+}
+
+bool EventLoop::change(Watch& w, std::uint32_t events) {
+  if (events == w.events_) return true;
+  w.events_ = events;
+  return change(w.fd_, events, w, 0);
+}
+
+void EventLoop::let_go(Watch& w) { w.to_ = nullptr; }
+
+void EventLoop::forget(Watch& w) {
+  unwatch(w.fd_);
+  w.retired_ = true;
+  bury_later(w);
+}
+
+void EventLoop::Watch::on_ready(std::uint32_t events, unsigned) {
+  if (to_) {
+    to_->on_ready(events, tag_);
+  } else {
+    loop_.change(*this, 0);  // let go and not taken over: level-triggered, it would fire again
+  }
+}
+
 void EventLoop::adopt(std::unique_ptr<Handler> handler) {
   Handler* h = handler.release();
   h->next_ = first_;
@@ -138,6 +178,10 @@ void EventLoop::retire(Handler& h) {
   if (first_ == &h) first_ = h.next_;
   h.prev_ = h.next_ = nullptr;
   --owned_;
+  bury_later(h);
+}
+
+void EventLoop::bury_later(Handler& h) {
   graveyard_.push_back(&h);
   // Outside a batch (a coroutine ended it), the caller may still be inside the handler.
   if (!dispatching_ && graveyard_.size() == 1) asio::post(context_, [this] { bury(); });

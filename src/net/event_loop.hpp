@@ -52,6 +52,21 @@ class EventLoop {
   bool change(int fd, std::uint32_t events, Handler& handler, unsigned tag);
   void unwatch(int fd);
 
+  // A descriptor handed from one handler of this loop to another (a server connection going
+  // from one pooled client to the next on the same worker) keeps its place in the epoll set:
+  // the hand-over is a pointer change instead of an epoll_ctl DEL and ADD. The loop owns the
+  // Watch; whoever holds the descriptor keeps a pointer to it.
+  class Watch;
+  // Watches `fd` for `to`, through `current` if it is one of this loop's (then without a
+  // system call when the events are unchanged), else through a new Watch. Null (errno set)
+  // if epoll refuses the descriptor.
+  Watch* watch(Watch* current, int fd, std::uint32_t events, Handler& to, unsigned tag);
+  bool change(Watch& watch, std::uint32_t events);
+  // Nobody's until the next watch() takes it over (in the same batch: otherwise forget it).
+  void let_go(Watch& watch);
+  // Out of the set; the Watch is freed once the current batch is done.
+  void forget(Watch& watch);
+
   // The loop owns the handler from now on, and ticks it.
   void adopt(std::unique_ptr<Handler> handler);
   // Ends an owned handler: it gets no more events or ticks and is deleted once the current
@@ -67,6 +82,7 @@ class EventLoop {
   void run_batch();
   void tick();
   void bury();
+  void bury_later(Handler& handler);
 
   boost::asio::io_context& context_;
   std::unique_ptr<Impl> impl_;  // the Asio objects
@@ -76,6 +92,22 @@ class EventLoop {
   bool dispatching_ = false;
   bool ticking_ = false;
   std::vector<Handler*> graveyard_;
+};
+
+class EventLoop::Watch final : public EventLoop::Handler {
+ public:
+  EventLoop& loop() const { return loop_; }
+
+ private:
+  friend class EventLoop;
+  Watch(EventLoop& loop, int fd) : loop_(loop), fd_(fd) {}
+  void on_ready(std::uint32_t events, unsigned) override;
+
+  EventLoop& loop_;
+  const int fd_;
+  std::uint32_t events_ = 0;
+  Handler* to_ = nullptr;
+  unsigned tag_ = 0;
 };
 
 }  // namespace pgb::net

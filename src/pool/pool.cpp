@@ -304,21 +304,25 @@ void Pool::give_back(std::unique_ptr<backend::ServerConnection> conn) {
     }
   }
   if (pick == waiters_.end()) {
+    conn->leave_loop();
     idle_.push_back(std::move(conn));
     return;
   }
   std::shared_ptr<Waiter> chosen = *pick;
   if (chosen->timer) {
+    conn->leave_loop();
     chosen->conn = std::move(conn);
     asio::post(chosen->executor, [chosen] { chosen->timer->cancel(); });
     return;
   }
   waiters_.erase(pick);
   lock.unlock();
-  if (static_cast<Ticket&>(*chosen).loop.running_in_this_thread()) {  // no hop needed
+  if (static_cast<Ticket&>(*chosen).loop.running_in_this_thread()) {
+    // No hop needed, and the socket may keep its place in this worker's event loop.
     hand_over(chosen, std::move(conn));
     return;
   }
+  conn->leave_loop();
   asio::post(chosen->executor, [self = shared_from_this(), chosen, c = std::move(conn)]() mutable {
     self->hand_over(chosen, std::move(c));
   });
@@ -334,6 +338,7 @@ void Pool::hand_over(const std::shared_ptr<Waiter>& waiter,
 }
 
 void Pool::discard(std::unique_ptr<backend::ServerConnection> conn) {
+  conn->leave_loop();
   conn->stream().close();
   conn.reset();
   std::lock_guard lock(mutex_);

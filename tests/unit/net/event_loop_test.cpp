@@ -126,6 +126,56 @@ TEST(EventLoop, RetiredOutsideABatchItIsDeletedLater) {
   EXPECT_TRUE(destroyed);
 }
 
+TEST(EventLoop, AWatchPassesBetweenHandlersOfTheLoop) {
+  boost::asio::io_context context;
+  auto& loop = EventLoop::of(context);
+  Pair pair;
+  Recorder first, second;
+  int first_calls = 0, second_calls = 0;
+  unsigned second_tag = 0;
+  first.ready = [&](std::uint32_t, unsigned) { ++first_calls; };
+  second.ready = [&](std::uint32_t, unsigned tag) {
+    ++second_calls;
+    second_tag = tag;
+    char c;
+    EXPECT_EQ(::read(pair.fds[0], &c, 1), 1);
+  };
+  auto* watch = loop.watch(nullptr, pair.fds[0], EPOLLIN, first, 1);
+  ASSERT_NE(watch, nullptr);
+  EXPECT_EQ(&watch->loop(), &loop);
+  loop.let_go(*watch);
+  EXPECT_EQ(loop.watch(watch, pair.fds[0], EPOLLIN, second, 3), watch);  // the same one
+  ASSERT_EQ(::write(pair.fds[1], "x", 1), 1);
+  context.run_for(50ms);
+  EXPECT_EQ(first_calls, 0);
+  EXPECT_EQ(second_calls, 1);
+  EXPECT_EQ(second_tag, 3u);
+  loop.forget(*watch);
+  ASSERT_EQ(::write(pair.fds[1], "y", 1), 1);
+  context.run_for(50ms);
+  EXPECT_EQ(second_calls, 1);  // out of the set
+}
+
+TEST(EventLoop, AWatchLetGoAndNotTakenOverStopsReporting) {
+  boost::asio::io_context context;
+  auto& loop = EventLoop::of(context);
+  Pair pair;
+  Recorder handler;
+  int calls = 0;
+  handler.ready = [&](std::uint32_t, unsigned) { ++calls; };
+  auto* watch = loop.watch(nullptr, pair.fds[0], EPOLLIN, handler, 0);
+  ASSERT_NE(watch, nullptr);
+  loop.let_go(*watch);
+  ASSERT_EQ(::write(pair.fds[1], "x", 1), 1);  // unread: level-triggered would spin
+  context.run_for(50ms);
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(loop.watch(watch, pair.fds[0], EPOLLIN, handler, 0), watch);  // re-armed
+  context.run_for(20ms);
+  EXPECT_GT(calls, 0);
+  loop.forget(*watch);
+  context.run_for(20ms);
+}
+
 TEST(EventLoop, TicksOwnedHandlers) {
   boost::asio::io_context context;
   auto& loop = EventLoop::of(context);
