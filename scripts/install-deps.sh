@@ -9,11 +9,11 @@ with_tests=0
 export DEBIAN_FRONTEND=noninteractive
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libboost1.81-dev libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev
+  libboost1.81-dev libboost-json1.81-dev libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev
   postgresql-15 postgresql-client-15 pgbouncer openssl procps
   python3-pytest python3-psycopg
 )
-((with_tests)) && packages+=(openjdk-17-jdk-headless libpostgresql-jdbc-java)
+((with_tests)) && packages+=(openjdk-17-jdk-headless libpostgresql-jdbc-java python3-jwt)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
