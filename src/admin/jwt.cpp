@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -15,6 +16,7 @@ namespace {
 namespace json = boost::json;
 
 constexpr std::string_view kHeader = R"({"alg":"HS256","typ":"JWT"})";
+constexpr std::int64_t kMaxLeeway = 300;  // seconds; keeps the time arithmetic far from overflow
 
 std::string base64url_encode(std::string_view bytes) {
   std::string text = auth::base64_encode(bytes);
@@ -101,6 +103,8 @@ std::string_view to_string(JwtRefusal refusal) {
 
 std::variant<JwtClaims, JwtRefusal> verify_jwt(std::string_view token, const JwtPolicy& policy,
                                                std::int64_t now) {
+  // No token is trusted under a guessable key (configuration refuses one; this is the backstop).
+  if (jwt_secret_problem(policy.secret)) return JwtRefusal::BadSignature;
   auto first_dot = token.find('.');
   auto second_dot = first_dot == std::string_view::npos ? first_dot : token.find('.', first_dot + 1);
   if (second_dot == std::string_view::npos || token.find('.', second_dot + 1) != token.npos) {
@@ -123,7 +127,7 @@ std::variant<JwtClaims, JwtRefusal> verify_jwt(std::string_view token, const Jwt
 
   auto claims = parse_object(token.substr(first_dot + 1, second_dot - first_dot - 1));
   if (!claims) return JwtRefusal::Malformed;
-  const std::int64_t leeway = policy.leeway.count();
+  const std::int64_t leeway = std::clamp<std::int64_t>(policy.leeway.count(), 0, kMaxLeeway);
   auto exp = numeric_date(*claims, "exp");
   auto nbf = numeric_date(*claims, "nbf");
   auto iat = numeric_date(*claims, "iat");
@@ -133,7 +137,7 @@ std::variant<JwtClaims, JwtRefusal> verify_jwt(std::string_view token, const Jwt
   if (!std::holds_alternative<std::int64_t>(exp)) return JwtRefusal::NoExpiry;
   JwtClaims result;
   result.expires_at = std::get<std::int64_t>(exp);
-  if (now > result.expires_at + leeway) return JwtRefusal::Expired;
+  if (now - leeway > result.expires_at) return JwtRefusal::Expired;  // no overflow near INT64_MAX
   if (const auto* t = std::get_if<std::int64_t>(&nbf); t && now + leeway < *t) {
     return JwtRefusal::NotYetValid;
   }

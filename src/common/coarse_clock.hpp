@@ -12,7 +12,7 @@ namespace pgb {
 // Compare its values with each other, not with steady_clock::now().
 inline std::chrono::steady_clock::time_point coarse_now() {
   timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  if (::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) return std::chrono::steady_clock::now();
   return std::chrono::steady_clock::time_point(
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));

@@ -136,7 +136,14 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
       if (!ended_ && (events & (kClientReadable | kHangup))) on_client_input(events);
     } else {
       if (events & EPOLLOUT) flush_to_server();
-      if (!ended_ && (events & (EPOLLIN | kHangup))) on_server_input();
+      if (ended_) return;
+      if ((events & EPOLLIN) || ((events & kHangup) && to_client_.empty())) {
+        on_server_input();
+      } else if (events & kHangup) {  // reported even while not reading: it would come again
+        end(rules_->server_sent_fatal ? std::nullopt
+                                      : std::optional<Error>(server_closed_error()),
+            "server closed the connection");
+      }
     }
   }
 

@@ -123,8 +123,15 @@ EventLoop::Watch* EventLoop::watch(Watch* current, int fd, std::uint32_t events,
   if (current && &current->loop_ == this && current->fd_ == fd) {
     current->to_ = &to;
     current->tag_ = tag;
-    return change(*current, events) ? current : nullptr;
+    if (current->in_set_) return change(*current, events) ? current : nullptr;
+    if (!watch(fd, events, *current, 0)) return nullptr;
+    current->in_set_ = true;
+    current->events_ = events;
+    return current;
   }
+  // A watch of another loop cannot be taken over from this thread; Pool takes a connection out
+  // of its loop before it changes threads, so there is none.
+  if (current) log::error("event loop: descriptor {} is still watched by another loop", fd);
   auto* w = new Watch(*this, fd);
   if (!watch(fd, events, *w, 0)) {
     delete w;
@@ -137,15 +144,16 @@ EventLoop::Watch* EventLoop::watch(Watch* current, int fd, std::uint32_t events,
 }
 
 bool EventLoop::change(Watch& w, std::uint32_t events) {
-  if (events == w.events_) return true;
+  if (events == w.events_ || !w.in_set_) return w.in_set_;
+  if (!change(w.fd_, events, w, 0)) return false;
   w.events_ = events;
-  return change(w.fd_, events, w, 0);
+  return true;
 }
 
 void EventLoop::let_go(Watch& w) { w.to_ = nullptr; }
 
 void EventLoop::forget(Watch& w) {
-  unwatch(w.fd_);
+  if (w.in_set_) unwatch(w.fd_);
   w.retired_ = true;
   bury_later(w);
 }
@@ -153,8 +161,9 @@ void EventLoop::forget(Watch& w) {
 void EventLoop::Watch::on_ready(std::uint32_t events, unsigned) {
   if (to_) {
     to_->on_ready(events, tag_);
-  } else {
-    loop_.change(*this, 0);  // let go and not taken over: level-triggered, it would fire again
+  } else {  // let go and not taken over: out of the set, or it would fire again (a hang-up
+    loop_.unwatch(fd_);  // is reported whatever the events asked for)
+    in_set_ = false;
   }
 }
 

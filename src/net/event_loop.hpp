@@ -97,6 +97,7 @@ class EventLoop {
 class EventLoop::Watch final : public EventLoop::Handler {
  public:
   EventLoop& loop() const { return loop_; }
+  bool in_set() const { return in_set_; }
 
  private:
   friend class EventLoop;
@@ -106,6 +107,7 @@ class EventLoop::Watch final : public EventLoop::Handler {
   EventLoop& loop_;
   const int fd_;
   std::uint32_t events_ = 0;
+  bool in_set_ = true;
   Handler* to_ = nullptr;
   unsigned tag_ = 0;
 };

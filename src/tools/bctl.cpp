@@ -13,7 +13,8 @@
 
 namespace {
 
-// "90", "90s", "15m", "12h", "7d" as seconds; nullopt if not one of those or not positive.
+// "90", "90s", "15m", "12h", "7d" as seconds; nullopt if not one of those, not positive or over
+// a year (a token that never expires cannot be taken back short of changing the secret).
 std::optional<std::int64_t> parse_ttl(std::string_view text) {
   std::int64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
@@ -24,7 +25,7 @@ std::optional<std::int64_t> parse_ttl(std::string_view text) {
                        : unit == "h"              ? 3600
                        : unit == "d"              ? 86400
                                                   : 0;
-  if (scale == 0 || n > INT64_MAX / scale / 2) return std::nullopt;
+  if (scale == 0 || n > 366 * 86400 / scale) return std::nullopt;
   return n * scale;
 }
 
@@ -57,7 +58,8 @@ int make_token(const std::string& secret_arg, const std::string& secret_file,
   }
   auto ttl = parse_ttl(ttl_text);
   if (!ttl) {
-    std::cerr << "bctl: --ttl must be a positive number of seconds, or end in s, m, h or d\n";
+    std::cerr << "bctl: --ttl must be a positive number of seconds, or end in s, m, h or d, "
+                 "and at most 366d\n";
     return 2;
   }
   auto now = std::chrono::duration_cast<std::chrono::seconds>(

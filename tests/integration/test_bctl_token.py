@@ -57,6 +57,7 @@ def test_short_secret_is_refused_without_echoing_it():
     ["token", "--jwt-secret", SECRET, "--role", "root"],
     ["token", "--jwt-secret", SECRET, "--ttl", "0"],
     ["token", "--jwt-secret", SECRET, "--ttl", "5x"],
+    ["token", "--jwt-secret", SECRET, "--ttl", "400d"],
     ["token"],
     ["token", "--jwt-secret", SECRET, "--jwt-secret-file", "/dev/null"],
     ["no-such-command"],

@@ -137,6 +137,12 @@ TEST(Jwt, TimeClaimsWithLeeway) {
   EXPECT_EQ(refusal(with(R"("iat":)" + std::to_string(kNow + 31))), JwtRefusal::IssuedInFuture);
   EXPECT_TRUE(std::holds_alternative<JwtClaims>(verify_jwt(with(R"("iat":1.5e9)"), policy(), kNow)));
   EXPECT_EQ(refusal(at(R"({"role":"admin","exp":"tomorrow"})")), JwtRefusal::Malformed);
+  // Extreme values: no overflow (UBSan would tell), and out-of-range numbers are malformed.
+  EXPECT_TRUE(std::holds_alternative<JwtClaims>(
+      verify_jwt(at(R"({"role":"admin","exp":9223372036854775807})"), policy(), kNow)));
+  EXPECT_EQ(refusal(at(R"({"role":"admin","exp":18446744073709551615})")), JwtRefusal::Malformed);
+  EXPECT_EQ(refusal(at(R"({"role":"admin","exp":1e300})")), JwtRefusal::Malformed);
+  EXPECT_EQ(refusal(at(R"({"role":"admin","exp":-9223372036854775808})")), JwtRefusal::Expired);
   EXPECT_EQ(refusal(with(R"("nbf":null)")), JwtRefusal::Malformed);
 }
 
@@ -168,6 +174,15 @@ TEST(Jwt, MalformedTokens) {
   EXPECT_EQ(refusal(padded), JwtRefusal::Malformed);
   // A correctly signed payload that is not JSON.
   EXPECT_EQ(refusal(forge(kHs256, "not json", kSecret)), JwtRefusal::Malformed);
+}
+
+TEST(Jwt, NothingVerifiesUnderAShortSecretOrAHugeLeeway) {
+  auto token = forge(kHs256, payload("admin"), "k");
+  EXPECT_EQ(refusal(token, policy_with("k")), JwtRefusal::BadSignature);
+  EXPECT_EQ(refusal(forge(kHs256, payload("admin"), ""), policy_with("")), JwtRefusal::BadSignature);
+  JwtPolicy lax = policy();
+  lax.leeway = std::chrono::seconds(INT64_MAX);  // clamped to 300 s
+  EXPECT_EQ(refusal(forge(kHs256, payload("admin", kNow - 301), kSecret), lax), JwtRefusal::Expired);
 }
 
 TEST(Jwt, ShortSecretsAreAProblem) {

@@ -169,9 +169,28 @@ TEST(EventLoop, AWatchLetGoAndNotTakenOverStopsReporting) {
   ASSERT_EQ(::write(pair.fds[1], "x", 1), 1);  // unread: level-triggered would spin
   context.run_for(50ms);
   EXPECT_EQ(calls, 0);
-  EXPECT_EQ(loop.watch(watch, pair.fds[0], EPOLLIN, handler, 0), watch);  // re-armed
+  EXPECT_EQ(loop.watch(watch, pair.fds[0], EPOLLIN, handler, 0), watch);  // back in the set
   context.run_for(20ms);
   EXPECT_GT(calls, 0);
+  loop.forget(*watch);
+  context.run_for(20ms);
+}
+
+TEST(EventLoop, AWatchLetGoIgnoresAHangUp) {
+  boost::asio::io_context context;
+  auto& loop = EventLoop::of(context);
+  Pair pair;
+  Recorder handler;
+  int calls = 0;
+  handler.ready = [&](std::uint32_t, unsigned) { ++calls; };
+  auto* watch = loop.watch(nullptr, pair.fds[0], 0, handler, 0);  // even with no events asked,
+  ASSERT_NE(watch, nullptr);                                      // a hang-up is reported
+  loop.let_go(*watch);
+  ::shutdown(pair.fds[1], SHUT_RDWR);
+  ::shutdown(pair.fds[0], SHUT_WR);
+  context.run_for(50ms);
+  EXPECT_EQ(calls, 0);
+  EXPECT_FALSE(watch->in_set());  // it would be reported again and again
   loop.forget(*watch);
   context.run_for(20ms);
 }
