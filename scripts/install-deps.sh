@@ -13,7 +13,7 @@ packages=(
   postgresql-15 postgresql-client-15 pgbouncer openssl procps
   python3-pytest python3-psycopg
 )
-((with_tests)) && packages+=(openjdk-17-jdk-headless libpostgresql-jdbc-java python3-jwt)
+((with_tests)) && packages+=(openjdk-17-jdk-headless libpostgresql-jdbc-java python3-jwt python3-prometheus-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

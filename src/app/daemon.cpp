@@ -1,6 +1,7 @@
 // Process lifecycle: listeners, worker threads, SIGHUP reload, SIGINT/SIGTERM shutdown, janitor.
 #include "app/daemon.hpp"
 
+#include "admin/rest_server.hpp"
 #include "app/listener.hpp"
 #include "app/runtime.hpp"
 #include "common/log.hpp"
@@ -13,10 +14,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <boost/asio/post.hpp>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <future>
 #include <list>
 #include <thread>
 
@@ -59,7 +63,7 @@ std::vector<tcp::endpoint> listen_endpoints(asio::io_context& ioc, const config:
   return out;
 }
 
-class Daemon {
+class Daemon final : public admin::Operations {
  public:
   Daemon(std::string path, std::shared_ptr<const frontend::Settings> settings)
       : path_(std::move(path)),
@@ -94,6 +98,18 @@ class Daemon {
       asio::co_spawn(ioc_, accept_loop(acceptor, workers_, shared_), asio::detached);
       log::info("listening on {}:{}", ep.address().to_string(), ep.port());
     }
+    if (const auto& rest = settings->config.rest_api; rest.enabled) {
+      admin::RestServer::Options options;
+      options.bind_address = rest.bind_address;
+      options.port = rest.port;
+      options.api.jwt_enabled = rest.jwt_enabled;
+      options.api.policy.secret = rest.jwt_secret;
+      rest_ = std::make_unique<admin::RestServer>(std::move(options), *this);
+      if (auto problem = rest_->start()) {
+        log::error("{}", *problem);
+        return 1;
+      }
+    }
     wait_for_signal();
     schedule_janitor();
 
@@ -110,6 +126,7 @@ class Daemon {
       threads_running.emplace_back([this, i] { workers_.at(i).run(); });
     }
     ioc_.run();
+    if (rest_) rest_->stop();
     for (std::size_t i = 1; i < threads; ++i) workers_.at(i).stop();
     for (auto& t : threads_running) t.join();
     for (auto& pool : shared_.pools().all()) pool->close_expired(std::chrono::milliseconds(1), {});
@@ -127,7 +144,7 @@ class Daemon {
     signals_.async_wait([this](error_code ec, int signo) {
       if (ec) return;
       if (signo == SIGHUP) {
-        reload();
+        reload_file("SIGHUP");
         wait_for_signal();
         return;
       }
@@ -141,13 +158,41 @@ class Daemon {
     });
   }
 
-  void reload() {
-    log::info("SIGHUP: reloading {}", path_);
+  // admin::Operations, called on the REST API's thread.
+  admin::StatusSnapshot snapshot() override {
+    const auto settings = shared_.settings();
+    admin::StatusSnapshot s;
+    s.version = kVersion;
+    s.pool_mode = std::string(config::to_string(settings->config.pool_mode));
+    s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    s.worker_threads = static_cast<int>(workers_.size());
+    s.client_connections = shared_.client_count().load(std::memory_order_relaxed);
+    for (const auto& pool : shared_.pools().all()) {
+      auto counts = pool->counts();
+      s.pools.push_back({pool->name(), pool->database(), pool->user(), counts.servers_active,
+                         counts.servers_idle, counts.clients_waiting});
+    }
+    return s;
+  }
+
+  // On worker 0, like SIGHUP; the REST thread waits for the outcome.
+  std::vector<std::string> reload() override {
+    auto outcome = std::make_shared<std::promise<std::vector<std::string>>>();
+    auto result = outcome->get_future();
+    asio::post(ioc_, [this, outcome] { outcome->set_value(reload_file("REST API")); });
+    if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+      return {"pgbalancer did not complete the reload within 30 s (shutting down?)"};
+    }
+    return result.get();
+  }
+
+  std::vector<std::string> reload_file(std::string_view why) {
+    log::info("{}: reloading {}", why, path_);
     auto built = build_settings(path_);
     if (auto* problems = std::get_if<std::vector<std::string>>(&built)) {
       for (const auto& p : *problems) log::error("reload: {}", p);
       log::error("reload failed: keeping the previous configuration");
-      return;
+      return *problems;
     }
     auto next = std::get<std::shared_ptr<const frontend::Settings>>(built);
     for (const auto& key :
@@ -157,6 +202,7 @@ class Daemon {
     log::set_level(to_log_level(next->config.log_level));
     shared_.publish(std::move(next));
     log::info("reload complete: new settings apply to new connections");
+    return {};
   }
 
   void schedule_janitor() {
@@ -180,6 +226,8 @@ class Daemon {
   asio::signal_set signals_;
   asio::steady_timer janitor_;
   std::list<tcp::acceptor> acceptors_;  // stable addresses: accept loops hold references
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::unique_ptr<admin::RestServer> rest_;
 };
 
 }  // namespace

@@ -34,6 +34,18 @@ struct PoolOverride {
   std::optional<PoolMode> pool_mode;
 };
 
+// The REST API and /metrics (docs/rest-api.md).
+struct RestApi {
+  bool enabled = false;
+  std::string bind_address = "127.0.0.1";
+  int port = 8080;
+  bool jwt_enabled = true;
+  std::string jwt_secret;  // from jwt_secret or jwt_secret_file; never logged or shown
+  // Without JWT the API answers on loopback only, unless this says otherwise.
+  bool allow_remote_without_jwt = false;
+};
+inline constexpr std::size_t kMinJwtSecretBytes = 32;  // HS256: as long as the hash
+
 struct Config {
   std::string source_path;
   std::map<std::string, int> key_lines;  // line of each top-level key, for later error messages
@@ -91,6 +103,8 @@ struct Config {
   std::uint32_t max_message_size = 1u << 30;  // 1 GB, PostgreSQL's own limit
 
   LogLevel log_level = LogLevel::Info;
+
+  RestApi rest_api;
 
   // The backend sessions go to until routing arrives: the first primary.
   std::size_t primary_index() const;

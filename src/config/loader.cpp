@@ -18,8 +18,7 @@ namespace pgb::config {
 namespace {
 
 // Settings of capabilities on the roadmap (docs/configuration.md, "Not supported yet").
-const std::set<std::string, std::less<>> kNotSupportedYet = {"rest_api",
-                                                             "admin_users",
+const std::set<std::string, std::less<>> kNotSupportedYet = {"admin_users",
                                                              "stats_users",
                                                              "hba_file",
                                                              "load_balance_mode",
@@ -196,6 +195,75 @@ void load_backend(Validator& v, const YAML::Node& node, std::size_t index, Backe
   if (!has_host) v.problem(node, prefix + ".hostname", "missing");
 }
 
+bool is_loopback(const std::string& address) {
+  return address == "localhost" || address == "::1" || address.starts_with("127.");
+}
+
+// The secret file's content without a final newline (as `echo secret > file` writes it).
+std::string read_secret(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  std::string secret = content.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  return secret;
+}
+
+void load_rest_api(Validator& v, const YAML::Node& node, const std::string& prefix, RestApi& out) {
+  if (!node.IsMap()) {
+    v.problem(node, prefix, "expected a mapping (enabled, port, bind_address, jwt_enabled, ...)");
+    return;
+  }
+  std::string secret_file;
+  bool inline_secret = false;
+  for (const auto& kv : node) {
+    std::string key = kv.first.Scalar();
+    std::string full = prefix + "." + key;
+    const YAML::Node& val = kv.second;
+    if (key == "enabled") {
+      v.boolean(val, full, out.enabled);
+    } else if (key == "port") {
+      v.integer(val, full, out.port, 1, 65535);
+    } else if (key == "bind_address") {
+      v.string(val, full, out.bind_address);
+    } else if (key == "jwt_enabled") {
+      v.boolean(val, full, out.jwt_enabled);
+    } else if (key == "jwt_secret") {
+      v.string(val, full, out.jwt_secret);
+      inline_secret = true;
+    } else if (key == "jwt_secret_file") {
+      v.file(val, full, secret_file);
+    } else if (key == "allow_remote_without_jwt") {
+      v.boolean(val, full, out.allow_remote_without_jwt);
+    } else if (key == "ssl_cert" || key == "ssl_key") {
+      v.problem(kv.first, full, "not supported yet in this version of pgbalancer (HTTPS)");
+    } else {
+      v.problem(kv.first, full,
+                "unknown key (expected enabled, port, bind_address, jwt_enabled, jwt_secret, "
+                "jwt_secret_file or allow_remote_without_jwt)");
+    }
+  }
+  if (inline_secret && !secret_file.empty()) {
+    v.problem(node, prefix + ".jwt_secret", "set jwt_secret or jwt_secret_file, not both");
+  } else if (!secret_file.empty()) {
+    out.jwt_secret = read_secret(secret_file);
+  }
+  if (!out.enabled) return;
+  // The secret itself never appears in a message.
+  if (out.jwt_enabled && out.jwt_secret.empty()) {
+    v.problem(node, prefix + ".jwt_secret", "jwt_enabled needs jwt_secret or jwt_secret_file");
+  } else if (out.jwt_enabled && out.jwt_secret.size() < kMinJwtSecretBytes) {
+    v.problem(node, prefix + ".jwt_secret",
+              fmt::format("the secret is {} bytes long; HS256 needs at least {}",
+                          out.jwt_secret.size(), kMinJwtSecretBytes));
+  }
+  if (!out.jwt_enabled && !is_loopback(out.bind_address) && !out.allow_remote_without_jwt) {
+    v.problem(node, prefix + ".bind_address",
+              "without JWT the REST API listens on loopback only; set "
+              "allow_remote_without_jwt: true to open it to other hosts without authentication");
+  }
+}
+
 void load_pool_mode(Validator& v, const YAML::Node& n, const std::string& key, PoolMode& out) {
   v.one_of(n, key, out,
            {{"session", PoolMode::Session},
@@ -261,6 +329,7 @@ void load_root(Validator& v, const YAML::Node& root, Config& c) {
        [&](auto& n, auto&) { load_listen_addresses(v, n, c.listen_addresses); }},
       {"port", [&](auto& n, auto& k) { v.integer(n, k, c.port, 1, 65535); }},
       {"worker_threads", [&](auto& n, auto& k) { v.integer(n, k, c.worker_threads, 0, 256); }},
+      {"rest_api", [&](auto& n, auto& k) { load_rest_api(v, n, k, c.rest_api); }},
       {"backend_servers",
        [&](auto& n, auto& k) {
          if (!n.IsSequence()) {

@@ -380,6 +380,12 @@ void Pool::close_expired(std::chrono::milliseconds idle_timeout,
   for (auto& conn : expired) discard(std::move(conn));
 }
 
+Pool::Counts Pool::counts() {
+  std::lock_guard lock(mutex_);
+  int idle = static_cast<int>(idle_.size());
+  return Counts{total_ - idle, idle, static_cast<int>(waiters_.size())};
+}
+
 std::optional<protocol::Parameters> Pool::welcome_parameters() {
   std::lock_guard lock(mutex_);
   return welcome_;

@@ -177,7 +177,6 @@ def test_check_empty_backend_servers(cli, make_config):
     ("health_check_period", 10),
     ("load_balance_mode", True),
     ("hba_file", "/etc/hba.conf"),
-    ("rest_api", True),
 ])
 def test_check_not_supported_yet(cli, make_config, key, value):
     path, text = make_config(**{key: value})

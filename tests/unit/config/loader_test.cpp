@@ -285,10 +285,42 @@ TEST(ParseConfig, PoolModes) {
 }
 
 TEST(ParseConfig, RoadmapKeysAreRefusedNotIgnored) {
-  EXPECT_EQ(only_problem(with_minimal("rest_api:\n  port: 8080\n")),
-            "test.yml:4: rest_api: not supported yet in this version of pgbalancer");
+  EXPECT_EQ(only_problem(with_minimal("rest_api:\n  ssl_cert: /etc/cert.pem\n")),
+            "test.yml:5: rest_api.ssl_cert: not supported yet in this version of pgbalancer (HTTPS)");
   EXPECT_EQ(only_problem(with_minimal("hba_file: /etc/pgbalancer/hba.conf\n")),
             "test.yml:4: hba_file: not supported yet in this version of pgbalancer");
+}
+
+TEST(ParseConfig, RestApiBlockOfTheSecurityPolicyLoads) {
+  auto c = config_of(with_minimal(
+      "rest_api:\n  enabled: true\n  port: 8081\n  bind_address: '127.0.0.1'\n"
+      "  jwt_secret: 'your-256-bit-secret-key-here-change-this'\n  jwt_enabled: true\n"));
+  EXPECT_TRUE(c.rest_api.enabled);
+  EXPECT_EQ(c.rest_api.port, 8081);
+  EXPECT_EQ(c.rest_api.bind_address, "127.0.0.1");
+  EXPECT_TRUE(c.rest_api.jwt_enabled);
+  EXPECT_EQ(c.rest_api.jwt_secret, "your-256-bit-secret-key-here-change-this");
+  EXPECT_FALSE(config_of(with_minimal("")).rest_api.enabled);
+}
+
+TEST(ParseConfig, RestApiRefusesWeakOrOpenSettings) {
+  auto problem = only_problem(with_minimal(
+      "rest_api:\n  enabled: true\n  jwt_secret: 'short-secret'\n"));
+  EXPECT_EQ(problem, "test.yml:5: rest_api.jwt_secret: the secret is 12 bytes long; HS256 needs at least 32");
+  EXPECT_EQ(problem.find("short-secret"), std::string::npos);
+  EXPECT_EQ(only_problem(with_minimal("rest_api:\n  enabled: true\n")),
+            "test.yml:5: rest_api.jwt_secret: jwt_enabled needs jwt_secret or jwt_secret_file");
+  EXPECT_EQ(only_problem(with_minimal(
+                "rest_api:\n  enabled: true\n  jwt_enabled: false\n  bind_address: 0.0.0.0\n")),
+            "test.yml:5: rest_api.bind_address: without JWT the REST API listens on loopback "
+            "only; set allow_remote_without_jwt: true to open it to other hosts without "
+            "authentication");
+  EXPECT_TRUE(config_of(with_minimal("rest_api:\n  enabled: true\n  jwt_enabled: false\n"
+                                     "  bind_address: 0.0.0.0\n  allow_remote_without_jwt: true\n"))
+                  .rest_api.allow_remote_without_jwt);
+  EXPECT_EQ(only_problem(with_minimal("rest_api:\n  prot: 8080\n")),
+            "test.yml:5: rest_api.prot: unknown key (expected enabled, port, bind_address, "
+            "jwt_enabled, jwt_secret, jwt_secret_file or allow_remote_without_jwt)");
 }
 
 TEST(ParseConfig, MaxPreparedStatements) {
@@ -410,7 +442,7 @@ TEST(ParseConfig, EveryProblemIsReported) {
       "backend_servers:\n"                 // 2
       "  - port: 5432\n"                   // 3
       "pool_mode: sometimes\n"             // 4
-      "rest_api: true\n"                   // 5
+      "rest_api: true\n"                   // 5: not a mapping
       "frobnicate: 1\n"                    // 6
       "client_login_timeout: 5 parsecs\n"  // 7
       "auth_type: trust\n"                 // 8
@@ -423,7 +455,7 @@ TEST(ParseConfig, EveryProblemIsReported) {
       "test.yml:3: backend_servers[0].hostname: missing",
       "test.yml:4: pool_mode: invalid value \"sometimes\" (expected one of: session, transaction, "
       "statement)",
-      "test.yml:5: rest_api: not supported yet in this version of pgbalancer",
+      "test.yml:5: rest_api: expected a mapping (enabled, port, bind_address, jwt_enabled, ...)",
       "test.yml:6: frobnicate: unknown configuration key",
       "test.yml:7: client_login_timeout: invalid duration \"5 parsecs\" (seconds, or a number with "
       "ms, s, min, h "
