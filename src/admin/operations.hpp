@@ -29,6 +29,8 @@ class Operations {
   virtual StatusSnapshot snapshot() = 0;
   // Rereads the configuration file, as SIGHUP does; the problems if it is refused.
   virtual std::vector<std::string> reload() = 0;
+  // Shuts down as SIGTERM does; returns at once.
+  virtual void stop() = 0;
 
  protected:
   ~Operations() = default;

@@ -89,6 +89,11 @@ struct RestServer::Impl {
       bool keep_alive = req.keep_alive();
       auto res = to_http(answer, req.version(), keep_alive);
       auto [write_ec, written] = co_await http::async_write(stream, res, use_nothrow);
+      if (answer.stop_after) {
+        log::info("REST API: stop requested by {}", peer);
+        operations.stop();
+        break;
+      }
       if (write_ec || !keep_alive) break;
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);

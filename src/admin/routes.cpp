@@ -25,8 +25,8 @@ ApiResponse json_response(unsigned status, const json::value& body) {
 
 
 // Endpoints of the management plane that are planned but not built in this version.
-constexpr std::array<std::string_view, 8> kNotBuiltYet = {
-    "nodes", "health", "clients", "servers", "stats", "config", "logrotate", "stop"};
+constexpr std::array<std::string_view, 7> kNotBuiltYet = {
+    "nodes", "health", "clients", "servers", "stats", "config", "logrotate"};
 
 json::value pools_json(const std::vector<PoolSnapshot>& pools) {
   json::array out;
@@ -181,6 +181,12 @@ ApiResponse handle_request(const ApiRequest& request, const ApiSettings& setting
                                              {"problems", std::move(list)}});
     }
     return json_response(200, json::object{{"reloaded", true}});
+  }
+  if (endpoint == "stop") {
+    if (auto wrong = only("POST")) return *wrong;
+    auto r = json_response(202, json::object{{"stopping", true}});
+    r.stop_after = true;
+    return r;
   }
   std::string_view first = endpoint.substr(0, endpoint.find('/'));
   for (auto planned : kNotBuiltYet) {

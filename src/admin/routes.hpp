@@ -23,6 +23,7 @@ struct ApiResponse {
   std::string content_type = "application/json";
   std::string allow;         // for 405
   bool auth_failed = false;  // the transport slows these down
+  bool stop_after = false;   // the transport calls Operations::stop() once this is sent
 };
 
 // {"error": code, "message": message} with `status`.

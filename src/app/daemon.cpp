@@ -12,15 +12,14 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
 #include <future>
+#include <iostream>
 #include <list>
 #include <thread>
 
@@ -148,14 +147,22 @@ class Daemon final : public admin::Operations {
         wait_for_signal();
         return;
       }
-      log::info("received signal {}, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
-      for (auto& a : acceptors_) {
-        error_code ignored;
-        a.close(ignored);
-      }
-      janitor_.cancel();
-      ioc_.stop();
+      shut_down(signo == SIGINT ? "received signal SIGINT" : "received signal SIGTERM");
     });
+  }
+
+  void shut_down(std::string_view why) {
+    log::info("{}, shutting down", why);
+    for (auto& a : acceptors_) {
+      error_code ignored;
+      a.close(ignored);
+    }
+    janitor_.cancel();
+    ioc_.stop();
+  }
+
+  void stop() override {
+    asio::post(ioc_, [this] { shut_down("stop requested through the REST API"); });
   }
 
   // admin::Operations, called on the REST API's thread.

@@ -255,3 +255,17 @@ def test_port_in_use_is_a_clear_start_up_error(pgbalancer):
                              text=True, timeout=30)
     assert out.returncode == 1
     assert "REST API cannot listen on 127.0.0.1:%d" % port in out.stdout + out.stderr
+
+
+def test_stop_shuts_down_gracefully(api):
+    b, port = api
+    resp, body = request(port, "POST", "/api/v1/stop", token("viewer"))
+    assert resp.status == 403, body
+    resp, body = request(port, "GET", "/api/v1/stop", token("admin"))
+    assert resp.status == 405, body
+    b.assert_alive()
+    resp, body = request(port, "POST", "/api/v1/stop", token("admin"))
+    assert resp.status == 202 and json.loads(body) == {"stopping": True}, body
+    assert b.proc.wait(20) == 0
+    b.stop()
+    assert "stop requested through the REST API, shutting down" in b.log()
