@@ -182,6 +182,7 @@ std::string sign_jwt(const JwtClaims& claims, std::string_view secret, std::int6
 }
 
 std::optional<std::string> jwt_secret_problem(std::string_view secret) {
+  using config::kMinJwtSecretBytes;
   if (secret.size() >= kMinJwtSecretBytes) return std::nullopt;
   return fmt::format("the JWT secret is {} bytes long; HS256 needs at least {}", secret.size(),
                      kMinJwtSecretBytes);

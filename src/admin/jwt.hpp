@@ -4,6 +4,8 @@
 // and `iat` are checked with a small leeway. The `role` claim says what the bearer may do.
 #pragma once
 
+#include "config/config.hpp"  // kMinJwtSecretBytes
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -13,8 +15,6 @@
 
 namespace pgb::admin {
 
-// HS256 keys shorter than the hash are guessable offline from one token (RFC 7518 3.2).
-inline constexpr std::size_t kMinJwtSecretBytes = 32;
 
 enum class Role { Viewer, Admin };  // viewer: GET; admin: GET and POST
 std::string_view to_string(Role role);

@@ -23,6 +23,11 @@ ApiResponse json_response(unsigned status, const json::value& body) {
   return r;
 }
 
+ApiResponse method_not_allowed(std::string_view message, std::string_view allow) {
+  ApiResponse r = error_response(405, "method_not_allowed", message);
+  r.allow = std::string(allow);
+  return r;
+}
 
 // Endpoints of the management plane that are planned but not built in this version.
 constexpr std::array<std::string_view, 7> kNotBuiltYet = {
@@ -118,11 +123,7 @@ ApiResponse handle_request(const ApiRequest& request, const ApiSettings& setting
   std::string_view path = request.target;
   path = path.substr(0, path.find('?'));
   if (path == "/metrics") {
-    if (request.method != "GET") {
-      auto r = error_response(405, "method_not_allowed", "/metrics takes GET");
-      r.allow = "GET";
-      return r;
-    }
+    if (request.method != "GET") return method_not_allowed("/metrics takes GET", "GET");
     return metrics(operations.snapshot());
   }
   if (!path.starts_with(kPrefix)) return error_response(404, "not_found", "no such endpoint");
@@ -130,9 +131,7 @@ ApiResponse handle_request(const ApiRequest& request, const ApiSettings& setting
 
   const bool is_post = request.method == "POST";
   if (!is_post && request.method != "GET") {
-    auto r = error_response(405, "method_not_allowed", "the API takes GET and POST");
-    r.allow = "GET, POST";
-    return r;
+    return method_not_allowed("the API takes GET and POST", "GET, POST");
   }
   if (settings.jwt_enabled) {
     std::string_view auth = request.authorization;
@@ -157,9 +156,7 @@ ApiResponse handle_request(const ApiRequest& request, const ApiSettings& setting
 
   auto only = [&](std::string_view method) -> std::optional<ApiResponse> {
     if (request.method == method) return std::nullopt;
-    auto r = error_response(405, "method_not_allowed", fmt::format("{} takes {}", path, method));
-    r.allow = std::string(method);
-    return r;
+    return method_not_allowed(fmt::format("{} takes {}", path, method), method);
   };
   if (endpoint == "status") {
     if (auto wrong = only("GET")) return *wrong;
@@ -191,8 +188,9 @@ ApiResponse handle_request(const ApiRequest& request, const ApiSettings& setting
   std::string_view first = endpoint.substr(0, endpoint.find('/'));
   for (auto planned : kNotBuiltYet) {
     if (first == planned) {
-      return error_response(501, "not_implemented",
-                   fmt::format("{} is not built yet in this version of pgbalancer", path));
+      return error_response(
+          501, "not_implemented",
+          fmt::format("{} is not built yet in this version of pgbalancer", path));
     }
   }
   return error_response(404, "not_found", "no such endpoint");

@@ -47,13 +47,7 @@ std::vector<std::string> restart_required_changes(const Config& a, const Config&
   if (a.listen_addresses != b.listen_addresses) changed.emplace_back("listen_addresses");
   if (a.port != b.port) changed.emplace_back("port");
   if (a.worker_threads != b.worker_threads) changed.emplace_back("worker_threads");
-  const auto& ra = a.rest_api;
-  const auto& rb = b.rest_api;
-  if (ra.enabled != rb.enabled || ra.bind_address != rb.bind_address || ra.port != rb.port ||
-      ra.jwt_enabled != rb.jwt_enabled || ra.jwt_secret != rb.jwt_secret ||
-      ra.allow_remote_without_jwt != rb.allow_remote_without_jwt) {
-    changed.emplace_back("rest_api");
-  }
+  if (a.rest_api != b.rest_api) changed.emplace_back("rest_api");
   return changed;
 }
 

@@ -43,8 +43,10 @@ struct RestApi {
   std::string jwt_secret;  // from jwt_secret or jwt_secret_file; never logged or shown
   // Without JWT the API answers on loopback only, unless this says otherwise.
   bool allow_remote_without_jwt = false;
+  bool operator==(const RestApi&) const = default;
 };
-inline constexpr std::size_t kMinJwtSecretBytes = 32;  // HS256: as long as the hash
+// HS256 keys shorter than the hash are guessable offline from one token (RFC 7518 3.2).
+inline constexpr std::size_t kMinJwtSecretBytes = 32;
 
 struct Config {
   std::string source_path;

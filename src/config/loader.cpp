@@ -2,6 +2,8 @@
 // its line, and keys that belong to features not built yet are refused rather than ignored.
 #include "config/loader.hpp"
 
+#include "common/secret_file.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <fmt/format.h>
@@ -199,16 +201,6 @@ bool is_loopback(const std::string& address) {
   return address == "localhost" || address == "::1" || address.starts_with("127.");
 }
 
-// The secret file's content without a final newline (as `echo secret > file` writes it).
-std::string read_secret(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream content;
-  content << in.rdbuf();
-  std::string secret = content.str();
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  return secret;
-}
-
 void load_rest_api(Validator& v, const YAML::Node& node, const std::string& prefix, RestApi& out) {
   if (!node.IsMap()) {
     v.problem(node, prefix, "expected a mapping (enabled, port, bind_address, jwt_enabled, ...)");
@@ -246,7 +238,7 @@ void load_rest_api(Validator& v, const YAML::Node& node, const std::string& pref
   if (inline_secret && !secret_file.empty()) {
     v.problem(node, prefix + ".jwt_secret", "set jwt_secret or jwt_secret_file, not both");
   } else if (!secret_file.empty()) {
-    out.jwt_secret = read_secret(secret_file);
+    out.jwt_secret = read_secret_file(secret_file).value_or("");  // readable: checked above
   }
   if (!out.enabled) return;
   // The secret itself never appears in a message.

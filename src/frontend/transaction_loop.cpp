@@ -140,9 +140,7 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
       if ((events & EPOLLIN) || ((events & kHangup) && to_client_.empty())) {
         on_server_input();
       } else if (events & kHangup) {  // reported even while not reading: it would come again
-        end(rules_->server_sent_fatal ? std::nullopt
-                                      : std::optional<Error>(server_closed_error()),
-            "server closed the connection");
+        server_closed();
       }
     }
   }
@@ -355,13 +353,18 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
     ssize_t n = ::recv(server_fd(), tail, buf.tail_space(), MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
     if (n <= 0) {
-      end(rules_->server_sent_fatal ? std::nullopt : std::optional<Error>(server_closed_error()),
-          "server closed the connection");
+      server_closed();
       return;
     }
     buf.commit(static_cast<std::size_t>(n));
     last_activity_ = coarse_now();
     pump_to_client();
+  }
+
+  // After a FATAL from the server the client already has its explanation.
+  void server_closed() {
+    end(rules_->server_sent_fatal ? std::nullopt : std::optional<Error>(server_closed_error()),
+        "server closed the connection");
   }
 
   void pump_to_client() {

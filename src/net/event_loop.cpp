@@ -120,26 +120,20 @@ void EventLoop::unwatch(int fd) {
 
 EventLoop::Watch* EventLoop::watch(Watch* current, int fd, std::uint32_t events, Handler& to,
                                    unsigned tag) {
-  if (current && &current->loop_ == this && current->fd_ == fd) {
-    current->to_ = &to;
-    current->tag_ = tag;
-    if (current->in_set_) return change(*current, events) ? current : nullptr;
-    if (!watch(fd, events, *current, 0)) return nullptr;
-    current->in_set_ = true;
-    current->events_ = events;
-    return current;
-  }
+  const bool ours = current && &current->loop_ == this && current->fd_ == fd;
   // A watch of another loop cannot be taken over from this thread; Pool takes a connection out
   // of its loop before it changes threads, so there is none.
-  if (current) log::error("event loop: descriptor {} is still watched by another loop", fd);
-  auto* w = new Watch(*this, fd);
-  if (!watch(fd, events, *w, 0)) {
-    delete w;
-    return nullptr;
-  }
-  w->events_ = events;
+  if (current && !ours) log::error("event loop: descriptor {} is still watched by another loop", fd);
+  Watch* w = ours ? current : new Watch(*this, fd);
   w->to_ = &to;
   w->tag_ = tag;
+  if (w->in_set_) return change(*w, events) ? w : nullptr;
+  if (!watch(fd, events, *w, 0)) {
+    if (!ours) delete w;
+    return nullptr;
+  }
+  w->in_set_ = true;
+  w->events_ = events;
   return w;
 }
 

@@ -107,7 +107,7 @@ class EventLoop::Watch final : public EventLoop::Handler {
   EventLoop& loop_;
   const int fd_;
   std::uint32_t events_ = 0;
-  bool in_set_ = true;
+  bool in_set_ = false;
   Handler* to_ = nullptr;
   unsigned tag_ = 0;
 };

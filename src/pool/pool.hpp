@@ -119,8 +119,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // `values`, shared with the pool's other clients that keep the same ones (nearly all of
   // them keep the server's defaults): an idle client should not hold its own copy.
   std::shared_ptr<const protocol::Parameters> shared_parameters(protocol::Parameters values);
-  const std::string& database() const { return database_; }
   const std::string& name() const { return name_; }
+  const std::string& database() const { return database_; }
+  const std::string& user() const { return user_; }
   // For the REST API and /metrics: a consistent snapshot.
   struct Counts {
     int servers_active = 0;  // leased, or being opened
@@ -128,7 +129,6 @@ class Pool : public std::enable_shared_from_this<Pool> {
     int clients_waiting = 0;
   };
   Counts counts();
-  const std::string& user() const { return user_; }
 
  private:
   friend class Lease;

@@ -1,15 +1,14 @@
 // bctl: the pgbalancer command line client. So far it makes the tokens the REST API will
 // accept (`bctl token`); the commands that talk to a running pgbalancer come with the API.
 #include "admin/jwt.hpp"
+#include "common/secret_file.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <charconv>
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
 namespace {
 
@@ -29,23 +28,12 @@ std::optional<std::int64_t> parse_ttl(std::string_view text) {
   return n * scale;
 }
 
-// The secret file's content without its final newline (as `echo secret > file` writes it).
-std::optional<std::string> read_secret_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream content;
-  content << in.rdbuf();
-  std::string secret = content.str();
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  return secret;
-}
-
 int make_token(const std::string& secret_arg, const std::string& secret_file,
                const std::string& role_name, const std::string& ttl_text,
                const std::string& subject) {
   std::string secret = secret_arg;
   if (!secret_file.empty()) {
-    auto read = read_secret_file(secret_file);
+    auto read = pgb::read_secret_file(secret_file);
     if (!read) {
       std::cerr << "bctl: cannot read the JWT secret file " << secret_file << "\n";
       return 1;
