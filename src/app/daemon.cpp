@@ -2,6 +2,7 @@
 #include "app/daemon.hpp"
 
 #include "admin/rest_server.hpp"
+#include "app/inspection.hpp"
 #include "app/listener.hpp"
 #include "app/runtime.hpp"
 #include "common/log.hpp"
@@ -21,6 +22,8 @@
 #include <future>
 #include <iostream>
 #include <list>
+#include <map>
+#include <mutex>
 #include <thread>
 
 namespace pgb::app {
@@ -28,6 +31,8 @@ namespace {
 
 // How often idle server connections are checked against server_idle_timeout and server_lifetime.
 constexpr std::chrono::seconds kJanitorPeriod{1};
+// Bound of the health endpoint's backend probes.
+constexpr std::chrono::milliseconds kProbeTimeout{3'000};
 
 log::Level to_log_level(config::LogLevel l) {
   switch (l) {
@@ -71,6 +76,7 @@ class Daemon final : public admin::Operations {
         signals_(ioc_, SIGINT, SIGTERM, SIGHUP),
         janitor_(ioc_) {
     shared_.publish(std::move(settings));
+    shared_.set_operations(this);
   }
 
   int run() {
@@ -165,7 +171,7 @@ class Daemon final : public admin::Operations {
     asio::post(ioc_, [this] { shut_down("stop requested through the REST API"); });
   }
 
-  // admin::Operations, called on the REST API's thread.
+  // admin::Operations, called on the management plane's threads.
   admin::StatusSnapshot snapshot() override {
     const auto settings = shared_.settings();
     admin::StatusSnapshot s;
@@ -173,17 +179,63 @@ class Daemon final : public admin::Operations {
     s.pool_mode = std::string(config::to_string(settings->config.pool_mode));
     s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     s.worker_threads = static_cast<int>(workers_.size());
-    s.client_connections = shared_.client_count().load(std::memory_order_relaxed);
-    for (const auto& pool : shared_.pools().all()) {
-      auto counts = pool->counts();
-      s.pools.push_back({pool->name(), pool->database(), pool->user(), counts.servers_active,
-                         counts.servers_idle, counts.clients_waiting});
-    }
+    s.client_connections = shared_.clients().count();
+    s.pools = pool_snapshots(shared_);
     return s;
+  }
+  std::vector<admin::NodeSnapshot> nodes() override {
+    auto nodes = node_snapshots(shared_);
+    std::lock_guard lock(probe_failures_mutex_);
+    for (auto& n : nodes) n.health_check_failures = probe_failures_[{n.host, n.port}];
+    return nodes;
+  }
+  std::vector<admin::ClientSnapshot> clients() override { return client_snapshots(shared_); }
+  std::vector<admin::ServerSnapshot> servers() override { return server_snapshots(shared_); }
+  std::vector<admin::HealthCheck> health() override {
+    const auto settings = shared_.settings();
+    auto checks = check_backends(settings->config, kProbeTimeout);
+    std::lock_guard lock(probe_failures_mutex_);
+    for (const auto& c : checks) {
+      if (!c.up) ++probe_failures_[{c.host, c.port}];
+    }
+    return checks;
+  }
+  std::shared_ptr<const config::Config> config() override {
+    auto settings = shared_.settings();
+    return {settings, &settings->config};  // shares the snapshot's lifetime
+  }
+  std::optional<std::string> pause(const std::string& database) override {
+    return shared_.pools().pause(database);
+  }
+  std::optional<std::string> resume(const std::string& database) override {
+    return shared_.pools().resume(database);
+  }
+  bool paused(const std::string& database) override { return shared_.pools().paused(database); }
+  int server_connections(const std::string& database) override {
+    int open = 0;
+    for (const auto& pool : shared_.pools().all()) {
+      if (!database.empty() && pool->database() != database) continue;
+      auto counts = pool->counts();
+      open += counts.servers_active + counts.servers_idle;
+    }
+    return open;
+  }
+
+  admin::LogRotation reopen_log() override {
+    auto file = log::file();
+    if (file.empty()) return {false, "pgbalancer logs to stderr (no log_file): nothing to reopen"};
+    if (auto problem = log::set_file(file)) {
+      log::error("could not reopen log file {}: {}", file, *problem);
+      return {false, fmt::format("could not reopen {}: {}", file, *problem)};
+    }
+    log::info("log file reopened");
+    return {true, fmt::format("reopened {}", file)};
   }
 
   // On worker 0, like SIGHUP; the REST thread waits for the outcome.
   std::vector<std::string> reload() override {
+    // From the admin console on worker 0 itself: waiting for worker 0 would never end.
+    if (ioc_.get_executor().running_in_this_thread()) return reload_file("admin console");
     auto outcome = std::make_shared<std::promise<std::vector<std::string>>>();
     auto result = outcome->get_future();
     asio::post(ioc_, [this, outcome] { outcome->set_value(reload_file("REST API")); });
@@ -207,6 +259,11 @@ class Daemon final : public admin::Operations {
       log::warn("reload: {} changed but takes effect only after a restart", key);
     }
     log::set_level(to_log_level(next->config.log_level));
+    // The log file is reopened whether or not it changed, as pgbouncer does on reload.
+    if (auto problem = log::set_file(next->config.log_file)) {
+      log::error("reload: cannot open log_file {}: {}; logging stays where it was",
+                 next->config.log_file, *problem);
+    }
     shared_.publish(std::move(next));
     log::info("reload complete: new settings apply to new connections");
     return {};
@@ -235,6 +292,8 @@ class Daemon final : public admin::Operations {
   std::list<tcp::acceptor> acceptors_;  // stable addresses: accept loops hold references
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::unique_ptr<admin::RestServer> rest_;
+  std::mutex probe_failures_mutex_;
+  std::map<std::pair<std::string, int>, std::uint64_t> probe_failures_;  // by host and port
 };
 
 }  // namespace
@@ -247,6 +306,10 @@ int run_daemon(const std::string& config_path) {
   }
   auto settings = std::get<std::shared_ptr<const frontend::Settings>>(built);
   log::set_level(to_log_level(settings->config.log_level));
+  if (auto problem = log::set_file(settings->config.log_file)) {
+    std::cerr << "cannot open log_file " << settings->config.log_file << ": " << *problem << "\n";
+    return 1;
+  }
   std::signal(SIGPIPE, SIG_IGN);
   // The daemon is never destroyed: sessions still suspended at shutdown reference sockets of
   // every worker, and tearing those down in the right order buys nothing at process exit.

@@ -15,6 +15,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <atomic>
+
 namespace pgb::backend {
 namespace {
 
@@ -56,7 +58,10 @@ awaitable<Status> open_socket(tcp::resolver& resolver, tcp::socket& socket,
 }  // namespace
 
 ServerConnection::ServerConnection(std::unique_ptr<net::Stream> stream, BackendAddress address)
-    : stream_(std::move(stream)), address_(std::move(address)) {}
+    : stream_(std::move(stream)), address_(std::move(address)), id_([] {
+        static std::atomic<std::uint64_t> next{1};
+        return next.fetch_add(1, std::memory_order_relaxed);
+      }()) {}
 
 awaitable<Result<std::unique_ptr<ServerConnection>>> ServerConnection::connect(
     const ConnectOptions& options) {
@@ -308,6 +313,32 @@ awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t proces
   char byte;
   co_await stream.read_some(asio::buffer(&byte, 1));
   stream.close();
+  co_return Ok{};
+}
+
+awaitable<Status> probe(const BackendAddress& address, std::chrono::milliseconds timeout) {
+  auto executor = co_await asio::this_coro::executor;
+  tcp::resolver resolver(executor);
+  net::Stream stream{tcp::socket(executor)};
+  net::Watchdog watchdog(executor, timeout, [&] {
+    resolver.cancel();
+    stream.close();
+  });
+  auto status = co_await open_socket(resolver, stream.socket(), address);
+  if (!status) co_return status;
+  auto request = protocol::ssl_request();
+  if (auto ec = co_await stream.write_all(asio::buffer(request)))
+    co_return connection_failed(address, ec.message());
+  char answer = 0;
+  auto read = co_await stream.read_some(asio::buffer(&answer, 1));
+  stream.close();
+  const auto& [ec, n] = read;
+  if (ec || n != 1) {
+    co_return connection_failed(address, ec ? ec.message() : "no answer to SSLRequest");
+  }
+  if (answer != 'S' && answer != 'N') {
+    co_return connection_failed(address, "not a PostgreSQL server (unexpected SSLRequest answer)");
+  }
   co_return Ok{};
 }
 

@@ -65,8 +65,10 @@ class ServerConnection {
                                                 std::chrono::milliseconds timeout);
 
   net::Stream& stream() { return *stream_; }
+  bool is_tls() const { return stream_->is_tls(); }
   ByteBuffer& buffer() { return buffer_; }
   const BackendAddress& address() const { return address_; }
+  std::uint64_t id() const { return id_; }  // unique in the process, for listings and logs
   std::int32_t process_id() const { return process_id_; }
   std::int32_t secret_key() const { return secret_key_; }
   // ParameterStatus values as reported at login, and as they are now.
@@ -106,6 +108,7 @@ class ServerConnection {
   std::unique_ptr<net::Stream> stream_;
   ByteBuffer buffer_{kRelayBufferSize};
   BackendAddress address_;
+  const std::uint64_t id_;
   std::int32_t process_id_ = 0;
   std::int32_t secret_key_ = 0;
   protocol::Parameters login_parameters_;
@@ -120,5 +123,9 @@ class ServerConnection {
 // Sends a CancelRequest for (process_id, secret_key) to a backend, as libpq's PQcancel does.
 awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t process_id,
                               std::int32_t secret_key, std::chrono::milliseconds timeout);
+
+// Whether a PostgreSQL server answers at `address`, without credentials: connects and sends an
+// SSLRequest, which PostgreSQL answers ('S' or 'N') before any authentication.
+awaitable<Status> probe(const BackendAddress& address, std::chrono::milliseconds timeout);
 
 }  // namespace pgb::backend

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace pgb::log {
@@ -14,6 +16,11 @@ bool parse_level(std::string_view text, Level& out);
 void set_level(Level level);
 bool enabled(Level level);
 void write(Level level, std::string_view message);
+// Logs to `path` from now on (appending; opened anew each call, which is how a rotated file is
+// let go), or to stderr if it is empty. The reason if the file cannot be opened; the log
+// stays where it was then.
+std::optional<std::string> set_file(const std::string& path);
+std::string file();  // empty: stderr
 
 template <class... Args>
 void debug(fmt::format_string<Args...> f, Args&&... args) {

@@ -105,14 +105,29 @@ struct Config {
   std::uint32_t max_message_size = 1u << 30;  // 1 GB, PostgreSQL's own limit
 
   LogLevel log_level = LogLevel::Info;
+  std::string log_file;  // empty: stderr
 
   RestApi rest_api;
+  // The SQL admin console (database "pgbalancer"): admin_users may run every command,
+  // stats_users only the read-only SHOW commands.
+  std::vector<std::string> admin_users;
+  std::vector<std::string> stats_users;
 
   // The backend sessions go to until routing arrives: the first primary.
   std::size_t primary_index() const;
   // users: beats databases: beats the global pool_mode, as in pgbouncer.
   PoolMode pool_mode_for(const std::string& database, const std::string& user) const;
 };
+
+// One effective setting as shown by SHOW CONFIG and the REST API's config.
+struct Setting {
+  enum class Kind { Number, Boolean, Text };
+  std::string name;   // nested blocks as "rest_api.port"
+  std::string value;  // as it would be written in the file; secrets as "<redacted>"
+  Kind kind = Kind::Text;
+  bool reloadable = true;  // a reload applies it (else: a restart)
+};
+std::vector<Setting> describe(const Config& config);
 
 // Settings that only take effect at start-up; a reload that changes them says so.
 std::vector<std::string> restart_required_changes(const Config& old_config,

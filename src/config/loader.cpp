@@ -20,9 +20,7 @@ namespace pgb::config {
 namespace {
 
 // Settings of capabilities on the roadmap (docs/configuration.md, "Not supported yet").
-const std::set<std::string, std::less<>> kNotSupportedYet = {"admin_users",
-                                                             "stats_users",
-                                                             "hba_file",
+const std::set<std::string, std::less<>> kNotSupportedYet = {"hba_file",
                                                              "load_balance_mode",
                                                              "health_check_period",
                                                              "health_check_timeout",
@@ -292,21 +290,27 @@ void load_overrides(Validator& v, const YAML::Node& n, const std::string& key,
   }
 }
 
-void load_listen_addresses(Validator& v, const YAML::Node& n, std::vector<std::string>& out) {
-  std::vector<std::string> addresses;
+// A YAML list, or one comma-separated string (as in postgresql.conf and pgbouncer.ini).
+std::vector<std::string> load_name_list(Validator& v, const YAML::Node& n, const std::string& key) {
+  std::vector<std::string> names;
   if (n.IsSequence()) {
     for (const auto& item : n) {
-      if (v.scalar(item, "listen_addresses")) addresses.push_back(item.Scalar());
+      if (v.scalar(item, key)) names.push_back(item.Scalar());
     }
-  } else if (v.scalar(n, "listen_addresses")) {
+  } else if (v.scalar(n, key)) {
     std::stringstream ss(n.Scalar());
     std::string part;
     while (std::getline(ss, part, ',')) {
       auto b = part.find_first_not_of(" \t");
       auto e = part.find_last_not_of(" \t");
-      if (b != std::string::npos) addresses.push_back(part.substr(b, e - b + 1));
+      if (b != std::string::npos) names.push_back(part.substr(b, e - b + 1));
     }
   }
+  return names;
+}
+
+void load_listen_addresses(Validator& v, const YAML::Node& n, std::vector<std::string>& out) {
+  auto addresses = load_name_list(v, n, "listen_addresses");
   if (addresses.empty()) {
     v.problem(n, "listen_addresses", "no address given");
     return;
@@ -391,6 +395,9 @@ void load_root(Validator& v, const YAML::Node& root, Config& c) {
       {"server_lifetime", [&](auto& n, auto& k) { v.duration(n, k, c.server_lifetime); }},
       {"max_message_size",
        [&](auto& n, auto& k) { v.size(n, k, c.max_message_size, 8192, 1u << 30); }},
+      {"log_file", [&](auto& n, auto& k) { v.string(n, k, c.log_file); }},
+      {"admin_users", [&](auto& n, auto& k) { c.admin_users = load_name_list(v, n, k); }},
+      {"stats_users", [&](auto& n, auto& k) { c.stats_users = load_name_list(v, n, k); }},
       {"log_level",
        [&](auto& n, auto& k) {
          v.one_of(n, k, c.log_level,

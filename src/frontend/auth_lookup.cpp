@@ -46,7 +46,7 @@ awaitable<Result<std::optional<auth::UserSecret>>> find_user_secret(SharedState&
       cfg.server_connect_timeout,
   };
   auto pool = shared.pools().get(
-      pool::make_pool_key(node, options.startup_params),
+      node, pool::make_pool_key(node, options.startup_params),
       fmt::format("{}@{}/{}:{} (auth_query)", cfg.auth_user, auth_db, server.hostname, server.port),
       auth_db, cfg.auth_user);
   auto deadline = std::chrono::steady_clock::now() + cfg.query_wait_timeout;

@@ -5,6 +5,7 @@
 #include "backend/server_connection.hpp"
 #include "common/log.hpp"
 #include "common/sqlstate.hpp"
+#include "frontend/admin_session.hpp"
 #include "frontend/authenticator.hpp"
 #include "frontend/relay.hpp"
 #include "frontend/relay_rules.hpp"
@@ -89,6 +90,17 @@ struct LoggedIn {
   std::string user, database, peer;
   protocol::Parameters params;  // from the startup packet, database included
   backend::Credentials credentials;
+  ClientInfo& info;  // its entry in the client list
+
+  // Lists the client under its pool, and has the relay keep the pool's statistics.
+  void joined(pool::Pool& pool, ClientView& view) const {
+    auto app = protocol::find_parameter(params, "application_name");
+    shared.clients().logged_in(info, user, database, app ? std::string(*app) : std::string(),
+                               pool.name(), client.is_tls());
+    view.info = &info;
+    view.stats = &pool.stats();
+    view.operations = shared.operations();
+  }
 
   const config::Config& cfg() const { return settings.config; }
 
@@ -107,7 +119,7 @@ struct LoggedIn {
 
   std::shared_ptr<pool::Pool> pool_for(const backend::ConnectOptions& options) const {
     return shared.pools().get(
-        pool::make_pool_key(options.address.node_index, options.startup_params),
+        options.address.node_index, pool::make_pool_key(options.address.node_index, options.startup_params),
         fmt::format("{}@{}/{}:{}", user, database, options.address.host, options.address.port),
         database, user);
   }
@@ -140,6 +152,7 @@ awaitable<void> run_session_mode(LoggedIn& s) {
 
   RelayOutcome outcome;
   ClientView view{s.peer, nullptr, {}, false, nullptr, {}};
+  s.joined(*pool, view);
   auto relay_options = relay_options_for(s.cfg(), Release::AtSessionEnd);
   if (!co_await s.client.write_all(asio::buffer(welcome))) {
     outcome = co_await relay(s.client, s.buffer, conn, relay_options, view);
@@ -260,7 +273,7 @@ awaitable<void> serve_requests(std::shared_ptr<TransactionClient> c) {
 // statement) runs. Server connections are started without the parameters pgbalancer keeps
 // in line itself, so clients that differ only in those share them.
 awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> stream,
-                                     ClientCounter counter,
+                                     ClientRegistry::Handle registration,
                                      std::shared_ptr<const Settings> settings) {
   Release release = s.cfg().pool_mode_for(s.database, s.user) == config::PoolMode::Statement
                         ? Release::AfterStatement
@@ -288,6 +301,7 @@ awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> s
   }
   auto options = s.connect_options(std::move(server_params));
   auto pool = s.pool_for(options);
+  s.joined(*pool, view);
 
   CancelSlot cancel(s.shared.cancels(), pseudo_process_id());
   {
@@ -316,7 +330,7 @@ awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> s
   log::debug("client {} logged in as \"{}\" to \"{}\" ({} mode, tls {})", s.peer, s.user,
              s.database, release == Release::AfterStatement ? "statement" : "transaction",
              s.client.is_tls());
-  TransactionSession session{std::move(counter),
+  TransactionSession session{std::move(registration),
                              std::move(settings),
                              s.shared,
                              std::move(options),
@@ -343,10 +357,10 @@ awaitable<void> run_transaction_mode(LoggedIn& s, std::unique_ptr<net::Stream> s
 awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   auto settings = shared.settings();
   const config::Config& cfg = settings->config;
-  ClientCounter counter(shared.client_count());
   auto stream = std::make_unique<net::Stream>(std::move(socket));
   net::Stream& client = *stream;
   std::string peer = client.peer_address();
+  auto registration = shared.clients().add(peer);
   auto executor = co_await asio::this_coro::executor;
   std::optional<net::Watchdog> login_deadline;
   login_deadline.emplace(executor, cfg.client_login_timeout, [&client] { client.close(); });
@@ -364,7 +378,7 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   }
   auto& startup = std::get<protocol::StartupMessage>(*first);
 
-  if (auto refusal = refuse_startup(startup, counter.value(), cfg)) {
+  if (auto refusal = refuse_startup(startup, registration.count_at_connect(), cfg)) {
     co_await send_fatal(client, *refusal);
     co_return;
   }
@@ -388,6 +402,10 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
 
   auto ok = protocol::authentication(protocol::AuthRequest::Ok);
   if (co_await client.write_all(asio::buffer(ok))) co_return;
+  if (database == kAdminDatabase) {
+    co_await run_admin_session(client, client_buffer, shared, user, peer);
+    co_return;
+  }
 
   LoggedIn session{client,
                    client_buffer,
@@ -397,11 +415,12 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
                    database,
                    peer,
                    std::move(startup.params),
-                   std::move(*creds)};
+                   std::move(*creds),
+                   registration.info()};
   if (cfg.pool_mode_for(database, user) == config::PoolMode::Session) {
     co_await run_session_mode(session);
   } else {
-    co_await run_transaction_mode(session, std::move(stream), std::move(counter),
+    co_await run_transaction_mode(session, std::move(stream), std::move(registration),
                                   std::move(settings));
   }
 }

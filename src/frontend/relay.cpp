@@ -126,6 +126,7 @@ awaitable<void> client_to_server(net::Stream& client, ByteBuffer& buf, RelayStat
         s.outcome.end_reason = "server write failed: " + ec.message();
         co_return;
       }
+      s.bytes_received += scan.consumed;
       buf.consume(scan.consumed);
     }
     if (scan.status == ScanStatus::Stopped && !visitor.failed()) {
@@ -192,6 +193,7 @@ awaitable<void> server_to_client(net::Stream& client, RelayState& s) {
           client.socket().cancel();
           co_return;
         }
+        s.bytes_sent += scan.consumed;
       }
       buf.consume(scan.consumed);
     }

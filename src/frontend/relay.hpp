@@ -4,8 +4,11 @@
 #pragma once
 
 #include "backend/server_connection.hpp"
+#include "admin/operations.hpp"
 #include "common/byte_buffer.hpp"
+#include "frontend/client_registry.hpp"
 #include "net/stream.hpp"
+#include "pool/stats.hpp"
 #include "protocol/startup.hpp"
 #include "statements/rewriter.hpp"
 
@@ -42,6 +45,11 @@ struct ClientView {
   // Transaction and statement modes: the client's prepared statements, by its names.
   statements::Registry* registry = nullptr;
   statements::ClientStatements statements;
+  // Where the relay reports: the client's state in the client list, the pool's statistics.
+  ClientInfo* info = nullptr;
+  pool::PoolStats* stats = nullptr;
+  // For pgpool-II's SHOW POOL_* commands, answered on any connection.
+  admin::Operations* operations = nullptr;
 };
 
 struct RelayOutcome {

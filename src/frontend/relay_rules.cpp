@@ -1,9 +1,12 @@
 // The protocol rules both relays apply to each message.
 #include "frontend/relay_rules.hpp"
 
+#include "admin/console.hpp"
 #include "common/log.hpp"
 #include "common/sqlstate.hpp"
+#include "protocol/byte_reader.hpp"
 #include "protocol/codes.hpp"
+#include "protocol/message_builder.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/parameters.hpp"
 
@@ -13,6 +16,32 @@ namespace pgb::frontend {
 namespace {
 
 using protocol::FrameVerdict;
+
+// "SHOW POOL_PROCESSES;" and some spacing: longer Query messages are not looked at for it.
+constexpr std::uint32_t kMaxPgpoolShowLength = 64;
+
+// A Query, or an unnamed Parse without parameters, of pgpool-II's SHOW POOL_*: the message
+// that replaces it. (A named statement would be prepared once and then answer old rows, so it
+// goes to PostgreSQL untouched, and fails there.)
+std::optional<std::string> pgpool_show_as_select(char type, std::string_view payload,
+                                                 admin::Operations& operations) {
+  std::string_view text = payload;
+  if (type == 'P') {
+    protocol::ByteReader reader(payload);
+    auto name = reader.cstr();
+    auto query = reader.cstr();
+    auto parameters = reader.int16();
+    if (!name || !name->empty() || !query || parameters.value_or(1) != 0) return std::nullopt;
+    text = *query;
+  } else if (!text.empty() && text.back() == '\0') {
+    text.remove_suffix(1);
+  }
+  auto subject = admin::pgpool_show_subject(text);
+  if (!subject) return std::nullopt;
+  auto select = admin::as_select(admin::show(*subject, operations).value());
+  if (type == 'Q') return protocol::query(select);
+  return protocol::MessageBuilder().begin('P').cstr("").cstr(select).int16(0).end().take();
+}
 
 bool starts_with_listen(std::string_view sql) {
   auto start = sql.find_first_not_of(" \t\r\n(");
@@ -38,10 +67,41 @@ void set_wanted(ClientView& view, std::string_view name, std::string_view value)
 
 RelayRules::RelayRules(const RelayOptions& o, ClientView& v, backend::ServerConnection& s)
     : options(o), view(v), server(s) {
+  if (view.info) view.info->set_backend_pid(server.process_id());
   if (options.max_prepared_statements > 0 && view.registry) {
     server.statements().begin_lease();
     rewriter.emplace(*view.registry, view.statements, server.statements(),
                      options.max_prepared_statements);
+  }
+}
+
+RelayRules::~RelayRules() {
+  if (view.stats) view.stats->add_bytes(bytes_received, bytes_sent);
+  if (view.info) view.info->set_backend_pid(0);
+}
+
+void RelayRules::request_starting() {
+  request_started = std::chrono::steady_clock::now();
+  if (transaction_status == 'I') transaction_started = request_started;
+  if (view.info) view.info->set_state(ClientState::Active);
+}
+
+void RelayRules::request_answered() {
+  const auto now = std::chrono::steady_clock::now();
+  using std::chrono::duration_cast, std::chrono::microseconds;
+  if (view.stats) {
+    view.stats->add_query(duration_cast<microseconds>(now - request_started));
+    if (transaction_status == 'I') {
+      view.stats->add_transaction(duration_cast<microseconds>(now - transaction_started));
+    }
+    view.stats->add_bytes(std::exchange(bytes_received, 0), std::exchange(bytes_sent, 0));
+  }
+  // A pipelined request already sent is timed from the answer before it.
+  request_started = now;
+  if (transaction_status == 'I') transaction_started = now;
+  if (view.info && pending_ready == 0 && !unsynced) {
+    view.info->set_state(transaction_status == 'I' ? ClientState::Idle
+                                                   : ClientState::IdleInTransaction);
   }
 }
 
@@ -52,6 +112,7 @@ FrameVerdict ClientVisitor::on_header(char type, std::uint32_t message_length) {
     bad_type = type;
     return FrameVerdict::StopBefore;
   }
+  if (type != 'X' && s.pending_ready == 0 && !s.unsynced) s.request_starting();
   switch (type) {
     case 'X': return FrameVerdict::StopBefore;
     case 'Q':
@@ -59,6 +120,9 @@ FrameVerdict ClientVisitor::on_header(char type, std::uint32_t message_length) {
       if (s.rewriter) s.rewriter->on_ready_request();
       // LISTEN only hears notifications while the client holds this server connection.
       if (s.rewriter || (s.options.release != Release::AtSessionEnd && !s.view.warned_listen)) {
+        return FrameVerdict::Capture;
+      }
+      if (s.view.operations && message_length <= kMaxPgpoolShowLength) {
         return FrameVerdict::Capture;
       }
       break;
@@ -76,6 +140,9 @@ FrameVerdict ClientVisitor::on_header(char type, std::uint32_t message_length) {
     case 'H':
       s.unsynced = true;
       if (s.rewriter) return statements::Rewriter::verdict_for(type, message_length);
+      if (type == 'P' && s.view.operations && message_length <= kMaxPgpoolShowLength) {
+        return FrameVerdict::Capture;
+      }
       break;
     default: break;
   }
@@ -83,6 +150,15 @@ FrameVerdict ClientVisitor::on_header(char type, std::uint32_t message_length) {
 }
 
 bool ClientVisitor::on_message(char type, std::string_view payload) {
+  if ((type == 'Q' || type == 'P') && s.view.operations && length <= kMaxPgpoolShowLength) {
+    if (auto select = pgpool_show_as_select(type, payload, *s.view.operations)) {
+      // The server answers it, in order with everything else: the statement becomes a SELECT
+      // of pgbalancer's rows.
+      std::size_t at = offset_of(input, payload);
+      edits.replace(at, at + 5 + payload.size(), *select);
+      if (type == 'Q') return true;
+    }
+  }
   if (type == 'Q' && !s.view.warned_listen && s.options.release != Release::AtSessionEnd) {
     if (starts_with_listen(payload)) {
       s.view.warned_listen = true;
@@ -144,7 +220,11 @@ bool ServerVisitor::on_message(char type, std::string_view payload) {
     if (s.pending_ready > 0) --s.pending_ready;
     if (s.rewriter) s.rewriter->on_ready_for_query();
     s.transaction_status = payload.empty() ? 'E' : payload[0];
-    if (s.resetting) s.resetting = false;  // the reset's own ReadyForQuery
+    if (s.resetting) {
+      s.resetting = false;  // the reset's own ReadyForQuery
+    } else {
+      s.request_answered();
+    }
     // Statement pooling: a statement left a transaction open. The client gets an error
     // instead of this ReadyForQuery, so it never believes the transaction started.
     if (s.options.release == Release::AfterStatement && s.pending_ready == 0 && !s.unsynced &&

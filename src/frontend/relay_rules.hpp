@@ -20,6 +20,9 @@ namespace pgb::frontend {
 
 struct RelayRules {
   RelayRules(const RelayOptions& o, ClientView& v, backend::ServerConnection& s);
+  RelayRules(const RelayRules&) = delete;
+  RelayRules& operator=(const RelayRules&) = delete;
+  ~RelayRules();  // reports what is left to report
 
   const RelayOptions& options;
   ClientView& view;
@@ -36,6 +39,15 @@ struct RelayRules {
   bool server_sent_fatal = false;
   bool transaction_block_refused = false;        // statement mode saw BEGIN (or similar) succeed
   std::optional<statements::Rewriter> rewriter;  // named prepared statements across servers
+  // For the statistics (ClientView::stats): when the request answered by the next
+  // ReadyForQuery and the current transaction began, and bytes relayed not yet added.
+  std::chrono::steady_clock::time_point request_started, transaction_started;
+  std::uint64_t bytes_received = 0, bytes_sent = 0;
+
+  // A client message that opens a request (nothing outstanding before it).
+  void request_starting();
+  // The server's ReadyForQuery (not the session reset's): a query, perhaps a transaction, ended.
+  void request_answered();
 
   bool server_idle() const { return pending_ready == 0 && !unsynced && transaction_status == 'I'; }
   bool nothing_outstanding() const {

@@ -1,10 +1,12 @@
 // What every client session reads: the current settings snapshot and the process-wide registries.
 #pragma once
 
+#include "admin/operations.hpp"
 #include "auth/pgpass.hpp"
 #include "auth/userlist.hpp"
 #include "config/config.hpp"
 #include "frontend/cancel_registry.hpp"
+#include "frontend/client_registry.hpp"
 #include "pool/pool_registry.hpp"
 #include "statements/registry.hpp"
 
@@ -43,7 +45,10 @@ class SharedState {
   pool::PoolRegistry& pools() { return pools_; }
   CancelRegistry& cancels() { return cancels_; }
   statements::Registry& statements() { return statements_; }
-  std::atomic<int>& client_count() { return client_count_; }
+  ClientRegistry& clients() { return clients_; }
+  // The management operations (the daemon), for the admin console; set once before serving.
+  admin::Operations* operations() const { return operations_; }
+  void set_operations(admin::Operations* operations) { operations_ = operations; }
   // Key for made-up SCRAM salts of unknown users: stable for the process, so repeated
   // attempts for one name see the same salt, as they would for a real user.
   const std::string& mock_secret_key() const { return mock_secret_key_; }
@@ -53,7 +58,8 @@ class SharedState {
   pool::PoolRegistry pools_;
   CancelRegistry cancels_;
   statements::Registry statements_;
-  std::atomic<int> client_count_{0};
+  ClientRegistry clients_;
+  admin::Operations* operations_ = nullptr;
   std::string mock_secret_key_;
 };
 

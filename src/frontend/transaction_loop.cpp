@@ -237,6 +237,7 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
     if (quick.ticket) {  // the pool is full: take() or retry() comes when that changes
       ticket_ = std::move(quick.ticket);
       state_ = State::Queued;
+      s_.registration.info().set_state(ClientState::Waiting);
       wait_deadline_ = coarse_now() + s_.cfg().query_wait_timeout;
       return;
     }
@@ -322,6 +323,7 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
         end(server_closed_error(), "server write failed");
         return;
       }
+      rules_->bytes_received += scan.consumed;
       in_.consume(scan.consumed);
       if (!to_server_.empty()) update_interest();
     }
@@ -377,6 +379,7 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
         client_leaves(std::nullopt, "client write failed");
         return;
       }
+      rules_->bytes_sent += scan.consumed;
       buf.consume(scan.consumed);
     }
     if (scan.status == ScanStatus::Malformed) {

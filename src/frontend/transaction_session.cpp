@@ -40,6 +40,7 @@ awaitable<Result<pool::Lease>> lease_for(const config::Config& cfg, pool::Pool& 
 
 awaitable<Result<pool::Lease>> lease_in_line(TransactionSession& s, pool::Lease lease) {
   if (!lease) {
+    s.registration.info().set_state(ClientState::Waiting);
     auto leased = co_await lease_for(s.cfg(), *s.pool, s.options, s.view.peer);
     if (!leased) co_return leased.error();
     lease = std::move(*leased);

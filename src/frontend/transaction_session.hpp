@@ -14,25 +14,8 @@
 
 namespace pgb::frontend {
 
-// Counts a client connection for max_client_conn for as long as it exists.
-class ClientCounter {
- public:
-  explicit ClientCounter(std::atomic<int>& n) : n_(&n), value_(++n) {}
-  ClientCounter(ClientCounter&& other) noexcept
-      : n_(std::exchange(other.n_, nullptr)), value_(other.value_) {}
-  ClientCounter& operator=(ClientCounter&&) = delete;
-  ~ClientCounter() {
-    if (n_) --*n_;
-  }
-  int value() const { return value_; }
-
- private:
-  std::atomic<int>* n_;
-  int value_;
-};
-
 struct TransactionSession {
-  ClientCounter counter;
+  ClientRegistry::Handle registration;  // counted for max_client_conn, listed
   std::shared_ptr<const Settings> settings;  // the snapshot at login
   SharedState& shared;
   backend::ConnectOptions options;  // the server's startup parameters, the credentials

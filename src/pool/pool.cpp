@@ -29,6 +29,11 @@ constexpr std::chrono::milliseconds kLocalHandOffBound{5};
 // pgbouncer's server_check_delay plays the same part, with 30 s.
 constexpr std::chrono::milliseconds kServerCheckDelay{10};
 
+// "could not connect ...: Connection refused", for the node's status.
+std::string describe(const Error& e) {
+  return e.detail.empty() ? e.message : e.message + ": " + e.detail;
+}
+
 }  // namespace
 
 PoolLimits pool_limits(const config::Config& c) {
@@ -101,13 +106,13 @@ awaitable<Result<Lease>> Pool::acquire(const PoolLimits& limits, Clock::time_poi
     {
       std::lock_guard lock(mutex_);
       if (!connect_options_) connect_options_ = options;
-      conn = take_idle_locked(executor);
+      if (!paused_) conn = take_idle_locked(executor);
       if (!conn) {
         // After reserve_pool_timeout of waiting, reserve_pool_size more connections may open.
         bool reserve_due =
             limits.reserve_pool_size > 0 && Clock::now() - started >= limits.reserve_pool_timeout;
         int allowed = limits.max_pool + (reserve_due ? limits.reserve_pool_size : 0);
-        if (total_ < allowed) {
+        if (!paused_ && total_ < allowed) {
           may_open = budget_->try_take(database_, user_, limits.max_db_connections,
                                        limits.max_user_connections);
           budget_blocked = !may_open;
@@ -151,6 +156,7 @@ awaitable<Result<Lease>> Pool::acquire(const PoolLimits& limits, Clock::time_poi
         co_return wait_timeout_error();
       }
       conn = std::move(waiter->conn);
+      stats_.add_wait(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started));
     }
 
     if (conn) {
@@ -190,9 +196,10 @@ Pool::Quick Pool::take_or_queue(Handoff& handoff, const asio::io_context::execut
     std::unique_ptr<backend::ServerConnection> conn;
     {
       std::lock_guard lock(mutex_);
-      if (waiters_.empty()) conn = take_idle_locked(here);
+      if (waiters_.empty() && !paused_) conn = take_idle_locked(here);
       if (!conn) {
-        bool simply_full = total_ >= limits.max_pool && limits.reserve_pool_size == 0;
+        bool simply_full =
+            paused_ || (total_ >= limits.max_pool && limits.reserve_pool_size == 0);
         if (!simply_full || waiters_.size() >= kMaxWaiters) return {};
         auto ticket = std::make_shared<Ticket>(handoff, executor);
         waiters_.push_back(ticket);
@@ -223,14 +230,18 @@ awaitable<Result<std::unique_ptr<backend::ServerConnection>>> Pool::open(
     const backend::ConnectOptions& options) {
   auto opened = co_await backend::ServerConnection::connect(options);
   std::lock_guard lock(mutex_);
+  last_connect_ = ConnectOutcome{Clock::now(), static_cast<bool>(opened),
+                                 opened ? std::string() : describe(opened.error()),
+                                 (last_connect_ ? last_connect_->failures : 0) + (opened ? 0 : 1)};
   if (!opened) {
     --total_;
     budget_->give_back(database_, user_);
-    wake_first_locked();  // it may have better luck, or fail the same way quickly
+    wake_locked(Wake::First);  // it may have better luck, or fail the same way quickly
     co_return opened.error();
   }
   if (!welcome_) welcome_ = (*opened)->login_parameters();
   (*opened)->touch();
+  open_.push_back(opened->get());
   co_return std::move(opened.value());
 }
 
@@ -239,7 +250,7 @@ awaitable<void> Pool::fill(PoolLimits limits) {
     std::optional<backend::ConnectOptions> options;
     {
       std::lock_guard lock(mutex_);
-      if (filling_ || !connect_options_ || total_ >= limits.min_pool_size ||
+      if (filling_ || paused_ || !connect_options_ || total_ >= limits.min_pool_size ||
           total_ >= limits.max_pool) {
         co_return;
       }
@@ -265,19 +276,23 @@ awaitable<void> Pool::fill(PoolLimits limits) {
   }
 }
 
-void Pool::wake_first_locked() {
-  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+void Pool::wake_locked(Wake which) {
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
     auto waiter = *it;
-    if (waiter->conn) continue;  // already served, not yet awake
+    if (waiter->conn) {  // already served, not yet awake
+      ++it;
+      continue;
+    }
     if (!waiter->timer) {
-      waiters_.erase(it);
+      it = waiters_.erase(it);
       asio::post(waiter->executor, [waiter] {
         if (waiter->handoff) waiter->handoff->retry();
       });
-      return;
+    } else {
+      asio::post(waiter->executor, [waiter] { waiter->timer->cancel(); });
+      ++it;
     }
-    asio::post(waiter->executor, [waiter] { waiter->timer->cancel(); });
-    return;
+    if (which == Wake::First) return;
   }
 }
 
@@ -289,6 +304,11 @@ void Pool::give_back(std::unique_ptr<backend::ServerConnection> conn) {
   }
   conn->touch();
   std::unique_lock lock(mutex_);
+  if (paused_) {
+    lock.unlock();
+    discard(std::move(conn));
+    return;
+  }
   auto pick = waiters_.end();
   const auto& here = conn->stream().socket().get_executor();
   for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
@@ -334,17 +354,36 @@ void Pool::hand_over(const std::shared_ptr<Waiter>& waiter,
     give_back(std::move(conn));
     return;
   }
+  stats_.add_wait(std::chrono::duration_cast<std::chrono::microseconds>(coarse_now() - waiter->since));
   waiter->handoff->take(hand_out(std::move(conn), waiter->executor));
 }
 
 void Pool::discard(std::unique_ptr<backend::ServerConnection> conn) {
+  {
+    std::lock_guard lock(mutex_);
+    std::erase(open_, conn.get());
+  }
   conn->leave_loop();
   conn->stream().close();
   conn.reset();
   std::lock_guard lock(mutex_);
   --total_;
   budget_->give_back(database_, user_);
-  wake_first_locked();
+  wake_locked(Wake::First);
+}
+
+void Pool::set_paused(bool paused) {
+  std::deque<std::unique_ptr<backend::ServerConnection>> closing;
+  {
+    std::lock_guard lock(mutex_);
+    paused_ = paused;
+    if (paused) {
+      closing.swap(idle_);
+    } else {
+      wake_locked(Wake::All);
+    }
+  }
+  for (auto& conn : closing) discard(std::move(conn));
 }
 
 bool Pool::close_one_idle() {
@@ -384,6 +423,25 @@ Pool::Counts Pool::counts() {
   std::lock_guard lock(mutex_);
   int idle = static_cast<int>(idle_.size());
   return Counts{total_ - idle, idle, static_cast<int>(waiters_.size())};
+}
+
+std::vector<Pool::ServerRow> Pool::servers() {
+  std::lock_guard lock(mutex_);
+  std::vector<ServerRow> rows;
+  rows.reserve(open_.size());
+  for (const auto* conn : open_) {
+    bool idle = std::any_of(idle_.begin(), idle_.end(),
+                            [&](const auto& c) { return c.get() == conn; });
+    // Fixed at login, so safe to read while another thread relays through the connection.
+    rows.push_back({conn->id(), conn->process_id(), conn->address(), conn->created_at(), idle,
+                    conn->is_tls()});
+  }
+  return rows;
+}
+
+std::optional<Pool::ConnectOutcome> Pool::last_connect() {
+  std::lock_guard lock(mutex_);
+  return last_connect_;
 }
 
 std::optional<protocol::Parameters> Pool::welcome_parameters() {

@@ -10,6 +10,7 @@
 #include "common/result.hpp"
 #include "config/config.hpp"
 #include "pool/connection_budget.hpp"
+#include "pool/stats.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -78,9 +79,10 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // Closes an idle connection of another pool of the same database or user, to free budget.
   using Evictor = std::function<bool(const Pool& requester)>;
 
-  Pool(std::string name, std::string database, std::string user,
+  Pool(std::size_t node, std::string name, std::string database, std::string user,
        std::shared_ptr<ConnectionBudget> budget, Evictor evict)
-      : name_(std::move(name)),
+      : node_(node),
+        name_(std::move(name)),
         database_(std::move(database)),
         user_(std::move(user)),
         budget_(std::move(budget)),
@@ -112,6 +114,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void close_expired(std::chrono::milliseconds idle_timeout, std::chrono::milliseconds lifetime);
   void set_lifetime(std::chrono::milliseconds lifetime) { lifetime_ = lifetime.count(); }
   bool close_one_idle();
+  // Paused: no connection is handed out or opened (clients queue, query_wait_timeout still
+  // applies), and connections given back are closed. Resuming wakes the queue.
+  void set_paused(bool paused);
 
   // ParameterStatus values of the pool's first connection at login: what a client of this
   // pool is greeted with when it gets no server connection of its own at login.
@@ -119,6 +124,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // `values`, shared with the pool's other clients that keep the same ones (nearly all of
   // them keep the server's defaults): an idle client should not hold its own copy.
   std::shared_ptr<const protocol::Parameters> shared_parameters(protocol::Parameters values);
+  std::size_t node() const { return node_; }  // index in backend_servers
   const std::string& name() const { return name_; }
   const std::string& database() const { return database_; }
   const std::string& user() const { return user_; }
@@ -129,6 +135,26 @@ class Pool : public std::enable_shared_from_this<Pool> {
     int clients_waiting = 0;
   };
   Counts counts();
+  PoolStats& stats() { return stats_; }
+
+  // One row per open server connection, for the REST API's servers and SHOW SERVERS.
+  struct ServerRow {
+    std::uint64_t id = 0;
+    std::int32_t process_id = 0;
+    backend::BackendAddress address;
+    Clock::time_point connected_at;
+    bool idle = false;
+    bool tls = false;
+  };
+  std::vector<ServerRow> servers();
+  // The outcome of the pool's latest attempt to open a connection (for the node's status).
+  struct ConnectOutcome {
+    Clock::time_point at;
+    bool ok = false;
+    std::string error;
+    std::uint64_t failures = 0;  // failed attempts so far
+  };
+  std::optional<ConnectOutcome> last_connect();
 
  private:
   friend class Lease;
@@ -140,16 +166,18 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void discard(std::unique_ptr<backend::ServerConnection> conn);
   std::unique_ptr<backend::ServerConnection> take_idle_locked(
       const asio::any_io_executor& executor);
-  void wake_first_locked();
+  // Waiters not yet served look again: a timer wakes, a handoff retries (leaving the queue).
+  enum class Wake { First, All };
+  void wake_locked(Wake which);
   // The lease of a connection going to a client on `executor`'s worker (moved there if plain TCP).
   Lease hand_out(std::unique_ptr<backend::ServerConnection> conn,
                  const asio::any_io_executor& executor);
   // Checks an idle connection being handed out; discards it if the server closed it.
-  bool still_usable(std::unique_ptr<backend::ServerConnection>&
-                        conn);  // a slot freed up: the first waiter tries again
+  bool still_usable(std::unique_ptr<backend::ServerConnection>& conn);
   awaitable<Result<std::unique_ptr<backend::ServerConnection>>> open(
       const backend::ConnectOptions& options);
 
+  const std::size_t node_;
   const std::string name_, database_, user_;
   const std::shared_ptr<ConnectionBudget> budget_;
   const Evictor evict_;
@@ -162,6 +190,10 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::shared_ptr<const protocol::Parameters> shared_parameters_;
   std::optional<backend::ConnectOptions> connect_options_;  // for min_pool_size
   bool filling_ = false;
+  bool paused_ = false;
+  std::vector<const backend::ServerConnection*> open_;  // every logged-in connection, for servers()
+  std::optional<ConnectOutcome> last_connect_;
+  PoolStats stats_;
 };
 
 }  // namespace pgb::pool

@@ -17,13 +17,15 @@ std::string make_pool_key(std::size_t node,
   return key;
 }
 
-std::shared_ptr<Pool> PoolRegistry::get(const std::string& key, const std::string& name,
-                                        const std::string& database, const std::string& user) {
+std::shared_ptr<Pool> PoolRegistry::get(std::size_t node, const std::string& key,
+                                        const std::string& name, const std::string& database,
+                                        const std::string& user) {
   std::lock_guard lock(mutex_);
   auto& slot = pools_[key];
   if (!slot) {
-    slot = std::make_shared<Pool>(name, database, user, budget_,
+    slot = std::make_shared<Pool>(node, name, database, user, budget_,
                                   [this](const Pool& requester) { return evict_for(requester); });
+    if (paused_locked(database)) slot->set_paused(true);
   }
   return slot;
 }
@@ -35,6 +37,51 @@ bool PoolRegistry::evict_for(const Pool& requester) {
     if (pool->close_one_idle()) return true;
   }
   return false;
+}
+
+std::optional<std::string> PoolRegistry::pause(const std::string& database) {
+  std::vector<std::shared_ptr<Pool>> affected;
+  {
+    std::lock_guard lock(mutex_);
+    if (all_paused_ || paused_.contains(database)) return "already paused";
+    if (database.empty()) {
+      all_paused_ = true;
+      paused_.clear();
+    } else {
+      paused_.insert(database);
+    }
+    for (auto& [k, p] : pools_) {
+      if (database.empty() || p->database() == database) affected.push_back(p);
+    }
+  }
+  for (auto& p : affected) p->set_paused(true);  // outside: it closes idle connections
+  return std::nullopt;
+}
+
+std::optional<std::string> PoolRegistry::resume(const std::string& database) {
+  std::vector<std::shared_ptr<Pool>> affected;
+  {
+    std::lock_guard lock(mutex_);
+    if (database.empty()) {
+      if (!all_paused_ && paused_.empty()) return "not paused";
+      all_paused_ = false;
+      paused_.clear();
+    } else if (all_paused_) {
+      return "every database is paused: RESUME without a database name";
+    } else if (paused_.erase(database) == 0) {
+      return "database " + database + " is not paused";
+    }
+    for (auto& [k, p] : pools_) {
+      if (database.empty() || p->database() == database) affected.push_back(p);
+    }
+  }
+  for (auto& p : affected) p->set_paused(false);
+  return std::nullopt;
+}
+
+bool PoolRegistry::paused(const std::string& database) {
+  std::lock_guard lock(mutex_);
+  return database.empty() ? all_paused_ : paused_locked(database);
 }
 
 std::vector<std::shared_ptr<Pool>> PoolRegistry::all() {

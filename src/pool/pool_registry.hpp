@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,17 +21,29 @@ std::string make_pool_key(std::size_t node,
 class PoolRegistry {
  public:
   // `key` identifies backend, database, user and startup parameters; `name` is for logs.
-  std::shared_ptr<Pool> get(const std::string& key, const std::string& name,
+  std::shared_ptr<Pool> get(std::size_t node, const std::string& key, const std::string& name,
                             const std::string& database, const std::string& user);
   std::vector<std::shared_ptr<Pool>> all();
 
+  // PAUSE and RESUME of the admin console, for one database or (empty) all of them; pools
+  // created meanwhile start paused. The reason if refused (nothing to resume, ...).
+  std::optional<std::string> pause(const std::string& database);
+  std::optional<std::string> resume(const std::string& database);
+  bool paused(const std::string& database);
+
  private:
+  bool paused_locked(const std::string& database) const {
+    return all_paused_ || paused_.contains(database);
+  }
+
   // Closes an idle connection of another pool that shares `requester`'s database or user.
   bool evict_for(const Pool& requester);
 
   std::shared_ptr<ConnectionBudget> budget_ = std::make_shared<ConnectionBudget>();
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Pool>> pools_;
+  bool all_paused_ = false;
+  std::set<std::string> paused_;  // databases paused one by one
 };
 
 }  // namespace pgb::pool

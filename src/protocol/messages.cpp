@@ -52,6 +52,38 @@ std::string negotiate_protocol_version(std::uint16_t newest_minor,
   return b.end().take();
 }
 
+std::string row_description(const std::vector<ColumnDescription>& columns) {
+  MessageBuilder b;
+  b.begin('T').int16(static_cast<std::int16_t>(columns.size()));
+  for (const auto& c : columns) {
+    // No table (0, 0); size -1 (variable) except int8's 8; no type modifier; text format.
+    b.cstr(c.name).int32(0).int16(0).int32(c.type_oid);
+    b.int16(c.type_oid == kInt8Oid ? 8 : -1).int32(-1).int16(0);
+  }
+  return b.end().take();
+}
+
+std::string data_row(const std::vector<std::optional<std::string>>& values) {
+  MessageBuilder b;
+  b.begin('D').int16(static_cast<std::int16_t>(values.size()));
+  for (const auto& v : values) {
+    if (!v) {
+      b.int32(-1);
+      continue;
+    }
+    b.int32(static_cast<std::int32_t>(v->size())).bytes(*v);
+  }
+  return b.end().take();
+}
+
+std::string command_complete(std::string_view tag) {
+  return MessageBuilder().begin('C').cstr(tag).end().take();
+}
+
+std::string empty_query_response() {
+  return MessageBuilder().begin('I').end().take();
+}
+
 std::string startup_message(const Parameters& params) {
   MessageBuilder b;
   b.begin(0).int32(static_cast<std::int32_t>(kProtocolV3));

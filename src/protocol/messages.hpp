@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgb::protocol {
 
@@ -22,6 +23,17 @@ std::string backend_key_data(std::int32_t process_id, std::int32_t secret_key);
 std::string ready_for_query(char status);
 std::string negotiate_protocol_version(std::uint16_t newest_minor,
                                        const std::vector<std::string>& options);
+// Result sets pgbalancer answers itself (the admin console): text-format columns.
+struct ColumnDescription {
+  std::string name;
+  std::int32_t type_oid;  // e.g. kTextOid, kInt8Oid
+};
+inline constexpr std::int32_t kInt8Oid = 20;
+inline constexpr std::int32_t kTextOid = 25;
+std::string row_description(const std::vector<ColumnDescription>& columns);
+std::string data_row(const std::vector<std::optional<std::string>>& values);
+std::string command_complete(std::string_view tag);
+std::string empty_query_response();
 
 // ---- frontend -> backend (what pgbalancer sends to PostgreSQL) ----
 std::string startup_message(const Parameters& params);

@@ -152,8 +152,14 @@ def test_roles_and_methods(api):
     assert resp.status == 405 and resp.getheader("Allow") == "POST", body
     resp, body = request(port, "GET", "/api/v1/no-such-thing", token())
     assert resp.status == 404 and json.loads(body)["error"] == "not_found", body
-    resp, body = request(port, "GET", "/api/v1/nodes", token())
-    assert resp.status == 501 and "not built yet" in json.loads(body)["message"], body
+    resp, body = request(port, "GET", "/api/v1/logrotate", token("admin"))
+    assert resp.status == 405 and resp.getheader("Allow") == "POST", body
+    resp, body = request(port, "POST", "/api/v1/logrotate", token("viewer"))
+    assert resp.status == 403, body
+    for path in ("/api/v1/config", "/api/v1/clients", "/api/v1/servers", "/api/v1/stats",
+                 "/api/v1/health", "/api/v1/pools", "/api/v1/nodes", "/api/v1/nodes/0"):
+        resp, body = request(port, "POST", path, token("admin"))
+        assert resp.status == 405 and resp.getheader("Allow") == "GET", (path, body)
 
 
 def test_reload_over_the_api(api):

@@ -1,0 +1,335 @@
+#include "frontend/admin_session.hpp"
+
+#include "admin/console.hpp"
+#include "auth/crypto.hpp"
+#include "backend/message_reader.hpp"
+#include "common/log.hpp"
+#include "common/sqlstate.hpp"
+#include "pgbalancer_version.hpp"
+#include "protocol/byte_reader.hpp"
+#include "protocol/message_builder.hpp"
+#include "protocol/messages.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+namespace pgb::frontend {
+namespace {
+
+// Console statements are short; a longer message is a mistake or an attack.
+constexpr std::uint32_t kMaxConsoleMessage = 64 * 1024;
+// How often a PAUSE looks whether the last server connection has closed.
+constexpr std::chrono::milliseconds kPausePoll{50};
+
+constexpr std::string_view kInsufficientPrivilege = "42501";
+constexpr std::string_view kObjectNotInState = "55000";
+
+std::string encode(const admin::ResultSet& r) {
+  std::vector<protocol::ColumnDescription> columns;
+  for (const auto& c : r.columns) {
+    columns.push_back({c.name, c.numeric ? protocol::kInt8Oid : protocol::kTextOid});
+  }
+  std::string out = protocol::row_description(columns);
+  for (const auto& row : r.rows) out += protocol::data_row(row);
+  out += protocol::command_complete(fmt::format("{} {}", r.tag, r.rows.size()));
+  return out;
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& name) {
+  return std::find(list.begin(), list.end(), name) != list.end();
+}
+
+struct Console {
+  net::Stream& client;
+  SharedState& shared;
+  const std::string& user;
+  const std::string& peer;
+  bool admin = false;  // admin_users; else stats_users (SHOW only)
+
+  // One statement: its messages, or an Error (the rest of the Query is then skipped).
+  awaitable<Result<std::string>> run(std::string_view statement) {
+    auto parsed = admin::parse_console_command(statement);
+    if (!parsed) co_return parsed.error();
+    auto& ops = *shared.operations();
+    using Verb = admin::ConsoleCommand::Verb;
+    const auto& [verb, argument] = parsed.value();
+    if (verb == Verb::Empty) co_return protocol::empty_query_response();
+    if (verb == Verb::Show) {
+      auto result = admin::show(argument, ops);
+      if (!result) co_return result.error();
+      co_return encode(result.value());
+    }
+    if (!admin) {
+      co_return make_error(kInsufficientPrivilege,
+                           "only admin_users may change pgbalancer's state (stats_users may SHOW)");
+    }
+    if (verb == Verb::Reload) {
+      log::info("admin console: {} ({}) asked for RELOAD", user, peer);
+      auto problems = ops.reload();
+      if (!problems.empty()) {
+        co_return make_error(sqlstate::kInternalError,
+                             "the configuration file has problems; the previous settings stay "
+                             "in force",
+                             fmt::format("{}", fmt::join(problems, "\n")));
+      }
+      co_return protocol::command_complete("RELOAD");
+    }
+    const std::string what = argument.empty() ? "every database" : "database " + argument;
+    if (verb == Verb::Resume) {
+      if (auto refused = ops.resume(argument)) co_return make_error(kObjectNotInState, *refused);
+      log::info("admin console: {} resumed {}", user, what);
+      co_return protocol::command_complete("RESUME");
+    }
+    if (auto refused = ops.pause(argument)) co_return make_error(kObjectNotInState, *refused);
+    log::info("admin console: {} paused {}; waiting for its server connections to close", user,
+              what);
+    // As pgbouncer's PAUSE: returns once every server connection has been given back (and
+    // closed), i.e. every transaction (every session, in session mode) has ended.
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (ops.server_connections(argument) > 0 && client.is_open()) {
+      timer.expires_after(kPausePoll);
+      co_await timer.async_wait(use_nothrow);
+    }
+    log::info("admin console: {} paused", what);
+    co_return protocol::command_complete("PAUSE");
+  }
+
+  awaitable<std::string> query(std::string_view text) {
+    auto statements = admin::split_statements(text);
+    if (statements.empty()) co_return protocol::empty_query_response();
+    std::string out;
+    for (auto statement : statements) {
+      auto done = co_await run(statement);
+      if (!done) {
+        out += protocol::error_response(done.error(), "ERROR");
+        break;
+      }
+      out += done.value();
+    }
+    co_return out;
+  }
+};
+
+std::string greeting() {
+  std::string out;
+  // What psql and drivers expect to be told; server_version is pgbalancer's own, as
+  // pgbouncer's console does (psql warns about the version, and works).
+  for (auto [name, value] :
+       {std::pair{"server_version", std::string_view(kVersion)}, {"server_encoding", "UTF8"},
+        {"client_encoding", "UTF8"}, {"DateStyle", "ISO, MDY"}, {"integer_datetimes", "on"},
+        {"standard_conforming_strings", "on"}, {"TimeZone", "UTC"},
+        {"application_name", "pgbalancer admin console"}}) {
+    out += protocol::parameter_status(name, value);
+  }
+  std::int32_t key;
+  auto random = auth::random_bytes(sizeof key);
+  std::memcpy(&key, random.data(), sizeof key);
+  out += protocol::backend_key_data(0, key);  // nothing to cancel
+  out += protocol::ready_for_query('I');
+  return out;
+}
+
+Error malformed(char type) {
+  return make_error(sqlstate::kProtocolViolation, fmt::format("invalid \"{}\" message format", type));
+}
+
+// The extended query protocol, for drivers that use it for every statement (psycopg 3, JDBC):
+// statements without parameters, text results. Describe runs a SHOW to learn its columns and
+// keeps the rows for the Execute that follows.
+class Extended {
+ public:
+  explicit Extended(Console& console) : console_(console) {}
+
+  // Messages to send, or an Error after which everything up to Sync is skipped.
+  awaitable<Result<std::string>> on_message(char type, std::string_view payload) {
+    protocol::ByteReader r(payload);
+    switch (type) {
+      case 'P': {
+        auto name = r.cstr();
+        auto text = r.cstr();
+        auto params = r.int16();
+        if (!name || !text || !params) co_return malformed(type);
+        if (*params > 0) co_return no_parameters();
+        statements_[std::string(*name)] = std::string(*text);
+        co_return std::string("1\0\0\0\4", 5);  // ParseComplete
+      }
+      case 'B': {
+        auto portal = r.cstr();
+        auto statement = r.cstr();
+        if (!portal || !statement) co_return malformed(type);
+        auto it = statements_.find(std::string(*statement));
+        if (it == statements_.end()) co_return unknown("prepared statement", *statement);
+        auto formats = r.int16();
+        for (int i = 0; formats && i < *formats; ++i) r.int16();
+        auto values = r.int16();
+        if (!values) co_return malformed(type);
+        if (*values > 0) co_return no_parameters();
+        auto results = r.int16();
+        for (int i = 0; results && i < *results; ++i) {
+          if (r.int16().value_or(0) != 0) {
+            co_return make_error(sqlstate::kFeatureNotSupported,
+                                 "the pgbalancer admin console answers in text format only");
+          }
+        }
+        portals_[std::string(*portal)] = Portal{it->second, std::nullopt};
+        co_return std::string("2\0\0\0\4", 5);  // BindComplete
+      }
+      case 'D': {
+        auto kind = r.byte();
+        auto name = r.cstr();
+        if (!kind || !name) co_return malformed(type);
+        if (*kind == 'S') {
+          auto it = statements_.find(std::string(*name));
+          if (it == statements_.end()) co_return unknown("prepared statement", *name);
+          auto rows = co_await describe(it->second);
+          if (!rows) co_return rows.error();
+          co_return parameter_description_none() + rows->first;
+        }
+        auto it = portals_.find(std::string(*name));
+        if (it == portals_.end()) co_return unknown("portal", *name);
+        auto rows = co_await describe(it->second.text);
+        if (!rows) co_return rows.error();
+        it->second.rows = rows->second;
+        co_return rows->first;
+      }
+      case 'E': {
+        auto name = r.cstr();
+        if (!name) co_return malformed(type);
+        auto it = portals_.find(std::string(*name));
+        if (it == portals_.end()) co_return unknown("portal", *name);
+        if (it->second.rows) co_return *it->second.rows;
+        auto done = co_await console_.run(it->second.text);
+        if (!done) co_return done.error();
+        co_return without_row_description(done.value());
+      }
+      case 'C': {
+        auto kind = r.byte();
+        auto name = r.cstr();
+        if (!kind || !name) co_return malformed(type);
+        if (*kind == 'S') statements_.erase(std::string(*name));
+        if (*kind == 'P') portals_.erase(std::string(*name));
+        co_return std::string("3\0\0\0\4", 5);  // CloseComplete
+      }
+      default:  // Flush: everything is sent at once anyway
+        co_return std::string();
+    }
+  }
+
+ private:
+  struct Portal {
+    std::string text;
+    std::optional<std::string> rows;  // DataRows and CommandComplete, kept by Describe
+  };
+
+  // RowDescription (or NoData) and the rest of the answer, for a SHOW; NoData for the others,
+  // which run at Execute.
+  awaitable<Result<std::pair<std::string, std::string>>> describe(const std::string& text) {
+    auto parsed = admin::parse_console_command(text);
+    if (!parsed) co_return parsed.error();
+    if (parsed->verb != admin::ConsoleCommand::Verb::Show) {
+      co_return std::pair{std::string("n\0\0\0\4", 5), std::string()};  // NoData
+    }
+    auto done = co_await console_.run(text);
+    if (!done) co_return done.error();
+    std::string all = std::move(done.value());
+    std::size_t header = 1 + protocol::load_u32(all.data() + 1);  // the RowDescription
+    co_return std::pair{all.substr(0, header), all.substr(header)};
+  }
+
+  static std::string without_row_description(std::string messages) {
+    if (messages.empty() || messages[0] != 'T') return messages;
+    return messages.substr(1 + protocol::load_u32(messages.data() + 1));
+  }
+  static std::string parameter_description_none() {
+    return protocol::MessageBuilder().begin('t').int16(0).end().take();
+  }
+  static Error no_parameters() {
+    return make_error(sqlstate::kFeatureNotSupported,
+                      "pgbalancer admin console commands take no parameters");
+  }
+  static Error unknown(std::string_view what, std::string_view name) {
+    return make_error("26000", fmt::format("{} \"{}\" does not exist", what, name));
+  }
+
+  Console& console_;
+  std::map<std::string, std::string> statements_;
+  std::map<std::string, Portal> portals_;
+};
+
+}  // namespace
+
+awaitable<void> run_admin_session(net::Stream& client, ByteBuffer& buffer, SharedState& shared,
+                                  const std::string& user, const std::string& peer) {
+  const auto settings = shared.settings();
+  const auto& cfg = settings->config;
+  Console console{client, shared, user, peer, contains(cfg.admin_users, user)};
+  if (!console.admin && !contains(cfg.stats_users, user)) {
+    log::warn("admin console: {} refused to {}: not in admin_users or stats_users", user, peer);
+    auto refusal = protocol::error_response(
+        make_error(sqlstate::kInvalidAuthorization,
+                   fmt::format("user \"{}\" may not use the pgbalancer admin console", user),
+                   "Only users listed in admin_users or stats_users may."));
+    co_await client.write_all(asio::buffer(refusal));
+    co_return;
+  }
+  log::info("admin console: {} connected from {} ({})", user, peer,
+            console.admin ? "admin" : "stats only");
+  auto hello = greeting();
+  if (co_await client.write_all(asio::buffer(hello))) co_return;
+
+  Extended extended(console);
+  bool skipping = false;  // an extended-protocol error was sent: skipping until Sync
+  for (;;) {
+    auto message = co_await backend::read_message(client, buffer, kMaxConsoleMessage);
+    if (!message) {
+      if (message.error().sqlstate != sqlstate::kConnectionFailure) {
+        auto fatal = protocol::error_response(message.error());
+        co_await client.write_all(asio::buffer(fatal));
+      }
+      co_return;
+    }
+    std::string reply;
+    const char type = message->type;
+    if (type == 'X') co_return;
+    if (type == 'Q') {
+      std::string_view text = message->payload;
+      if (!text.empty() && text.back() == '\0') text.remove_suffix(1);
+      reply = co_await console.query(text);
+      reply += protocol::ready_for_query('I');
+    } else if (type == 'S') {
+      skipping = false;
+      reply = protocol::ready_for_query('I');
+    } else if (std::string_view("PBDECH").find(type) != std::string_view::npos) {
+      if (!skipping) {
+        auto done = co_await extended.on_message(type, message->payload);
+        if (done) {
+          reply = std::move(done.value());
+        } else {
+          skipping = true;
+          reply = protocol::error_response(done.error(), "ERROR");
+        }
+      }
+    } else {
+      auto fatal = protocol::error_response(make_error(
+          sqlstate::kProtocolViolation,
+          fmt::format("invalid frontend message type {}", static_cast<int>(type))));
+      co_await client.write_all(asio::buffer(fatal));
+      co_return;
+    }
+    if (!reply.empty() && co_await client.write_all(asio::buffer(reply))) co_return;
+  }
+}
+
+std::optional<std::string> answer_pgpool_show(std::string_view query, SharedState& shared) {
+  auto subject = admin::pgpool_show_subject(query);
+  if (!subject || !shared.operations()) return std::nullopt;
+  auto result = admin::show(*subject, *shared.operations());
+  if (!result) return protocol::error_response(result.error(), "ERROR");
+  return encode(result.value());
+}
+
+}  // namespace pgb::frontend
