@@ -9,6 +9,7 @@
 
 Environment:
   PGBALANCER_BIN   path of the binary (default: <repo>/build/bin/pgbalancer)
+  BCTL_BIN         path of bctl (default: next to PGBALANCER_BIN)
   PG_BINDIR        PostgreSQL server binaries (default /usr/lib/postgresql/15/bin)
   PGB_TEST_KEEP=1  keep the temp cluster directory after the run
   PGB_TEST_TIMEOUT per-test timeout in seconds (default 120)
@@ -35,6 +36,7 @@ import pgwire  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 PGBALANCER_BIN = os.environ.get("PGBALANCER_BIN", str(REPO / "build" / "bin" / "pgbalancer"))
+BCTL_BIN = os.environ.get("BCTL_BIN", str(Path(PGBALANCER_BIN).with_name("bctl")))
 PG_BINDIR = Path(os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin"))
 DEFAULT_TIMEOUT = int(os.environ.get("PGB_TEST_TIMEOUT", "120"))
 

@@ -3,14 +3,11 @@ that knows nothing about pgbalancer."""
 import os
 import subprocess
 import time
-from pathlib import Path
 
 import jwt
 import pytest
 
-from conftest import PGBALANCER_BIN
-
-BCTL = str(Path(PGBALANCER_BIN).with_name("bctl"))
+from conftest import BCTL_BIN as BCTL
 SECRET = "integration-test-secret-at-least-32-bytes"
 
 
