@@ -270,6 +270,7 @@ max_client_conn: 1000
 auth_type: scram-sha-256
 auth_file: $DEMO_DIR/userlist.txt
 log_level: info
+admin_users: demo     # the admin console: psql ... -U demo pgbalancer -c 'SHOW POOLS'
 EOF
 
   # 8. pgbalancer -----------------------------------------------------------------------------
@@ -316,6 +317,9 @@ pgbalancer is running on 127.0.0.1:$PGBALANCER_PORT$p, in front of PostgreSQL 15
 Connect:
   PGPASSWORD=demo psql -h 127.0.0.1 -p $PGBALANCER_PORT -U demo demo
   psql -h 127.0.0.1 -p $PGBALANCER_PORT    (password: demo)
+
+Admin console (pgbouncer's SHOW POOLS, SHOW CLIENTS, SHOW STATS, ...):
+  PGPASSWORD=demo psql -h 127.0.0.1 -p $PGBALANCER_PORT -U demo pgbalancer -c 'SHOW POOLS'
 
 Logs:   .demo/pgbalancer.log, .demo/postgresql.log
 Config: .demo/pgbalancer.yml, .demo/userlist.txt

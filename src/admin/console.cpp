@@ -1,5 +1,6 @@
 #include "admin/console.hpp"
 
+#include "admin/utc_time.hpp"
 #include "common/sqlstate.hpp"
 #include "pgbalancer_version.hpp"
 
@@ -56,12 +57,7 @@ std::string identifier(std::string_view word) {
 
 // "2026-12-01 03:10:00 UTC", as pgbouncer shows times.
 std::string timestamp(std::int64_t epoch_seconds) {
-  std::time_t t = static_cast<std::time_t>(epoch_seconds);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[40];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &utc);
-  return text;
+  return utc_time(epoch_seconds, "%Y-%m-%d %H:%M:%S UTC");
 }
 
 std::string num(std::uint64_t v) {
@@ -292,9 +288,9 @@ Result<ResultSet> show(std::string_view subject, Operations& ops) {
 std::optional<std::string> pgpool_show_subject(std::string_view query) {
   // Called on every short Query of every client: most are gone at the first letters.
   auto start = query.find_first_not_of(" \t\r\n");
-  if (start == std::string_view::npos || query.size() - start < 4 ||
-      lower(query.substr(start, 4)) != "show") {
-    return std::nullopt;
+  if (start == std::string_view::npos || query.size() - start < 4) return std::nullopt;
+  for (std::size_t i = 0; i < 4; ++i) {  // ASCII case folding, without the locale's tolower
+    if ((query[start + i] | 0x20) != "show"[i]) return std::nullopt;
   }
   auto w = words(trim(query));
   if (w.size() != 2 || lower(w[0]) != "show") return std::nullopt;

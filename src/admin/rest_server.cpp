@@ -8,6 +8,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <fmt/format.h>
 
@@ -23,6 +24,7 @@ using namespace std::chrono_literals;
 
 constexpr auto kIdleTimeout = 30s;          // a keep-alive connection with no request is closed
 constexpr auto kFailedAuthDelay = 250ms;    // slows down guessing; per connection
+constexpr auto kShutdownTimeout = 2s;       // for the TLS close_notify exchange
 constexpr std::uint64_t kMaxBody = 64 * 1024;
 
 std::int64_t unix_now() {
@@ -64,11 +66,31 @@ struct RestServer::Impl {
     error_code ec;
     auto remote = stream.socket().remote_endpoint(ec);
     std::string peer = ec ? "?" : fmt::format("{}:{}", remote.address().to_string(), remote.port());
+    if (!options.tls) {
+      co_await serve_requests(stream, peer);
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), *options.tls);
+    beast::get_lowest_layer(tls).expires_after(kIdleTimeout);
+    auto [handshake_ec] = co_await tls.async_handshake(asio::ssl::stream_base::server, use_nothrow);
+    if (handshake_ec) {  // plain HTTP to the HTTPS port, an untrusted client, a scanner
+      log::info("REST API: TLS handshake with {} failed: {}", peer, handshake_ec.message());
+      co_return;
+    }
+    co_await serve_requests(tls, peer);
+    beast::get_lowest_layer(tls).expires_after(kShutdownTimeout);
+    co_await tls.async_shutdown(use_nothrow);
+  }
+
+  // Requests on one connection (keep-alive) until the client or an error ends it.
+  template <class Stream>
+  awaitable<void> serve_requests(Stream& stream, const std::string& peer) {
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(kMaxBody);
-      stream.expires_after(kIdleTimeout);
+      beast::get_lowest_layer(stream).expires_after(kIdleTimeout);
       auto [read_ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
       if (read_ec) {
         if (read_ec.category() == make_error_code(http::error::bad_target).category() &&
@@ -96,7 +118,6 @@ struct RestServer::Impl {
       }
       if (write_ec || !keep_alive) break;
     }
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
   Options options;
@@ -130,7 +151,8 @@ std::optional<std::string> RestServer::start() {
   }
   asio::co_spawn(i.context, i.accept_loop(), asio::detached);
   i.thread = std::thread([&i] { i.context.run(); });
-  log::info("REST API listening on {}:{} ({})", i.options.bind_address, i.options.port,
+  log::info("REST API listening on {}:{} ({}, {})", i.options.bind_address, i.options.port,
+            i.options.tls ? "HTTPS" : "HTTP",
             i.options.api.jwt_enabled ? "JWT required" : "no authentication");
   return std::nullopt;
 }

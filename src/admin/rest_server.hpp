@@ -5,6 +5,8 @@
 #include "admin/operations.hpp"
 #include "admin/routes.hpp"
 
+#include <boost/asio/ssl/context.hpp>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +19,7 @@ class RestServer {
     std::string bind_address;
     int port = 8080;
     ApiSettings api;
+    std::shared_ptr<boost::asio::ssl::context> tls;  // set: HTTPS only
   };
   RestServer(Options options, Operations& operations);
   ~RestServer();  // stops it

@@ -1,5 +1,6 @@
 #include "admin/routes.hpp"
 
+#include "admin/utc_time.hpp"
 #include "common/log.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -36,12 +37,7 @@ ApiResponse method_not_allowed(std::string_view message, std::string_view allow)
 
 // "2026-12-01T03:10:00Z"
 std::string iso8601(std::int64_t epoch_seconds) {
-  std::time_t t = static_cast<std::time_t>(epoch_seconds);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
+  return utc_time(epoch_seconds, "%Y-%m-%dT%H:%M:%SZ");
 }
 
 double average(std::uint64_t total, std::uint64_t count) {
@@ -377,8 +373,10 @@ ApiResponse error_response(unsigned status, std::string_view code, std::string_v
   return json_response(status, json::object{{"error", code}, {"message", message}});
 }
 
-ApiResponse handle_request(const ApiRequest& request, const ApiSettings& settings,
-                           Operations& operations, std::int64_t now) {
+namespace {
+
+ApiResponse route(const ApiRequest& request, const ApiSettings& settings, Operations& operations,
+                  std::int64_t now) {
   std::string_view path = request.target;
   path = path.substr(0, path.find('?'));
   if (path == "/metrics") {
@@ -464,6 +462,19 @@ ApiResponse handle_request(const ApiRequest& request, const ApiSettings& setting
     return r;
   }
   return error_response(404, "not_found", "no such endpoint");
+}
+
+}  // namespace
+
+ApiResponse handle_request(const ApiRequest& request, const ApiSettings& settings,
+                           Operations& operations, std::int64_t now) {
+  try {
+    return route(request, settings, operations, now);
+  } catch (const std::exception& e) {  // out of memory, a bug: this request fails, not the API
+    log::error("REST API: {} {} from {} failed: {}", request.method, request.target, request.peer,
+               e.what());
+    return error_response(500, "internal_error", "pgbalancer could not answer this request");
+  }
 }
 
 }  // namespace pgb::admin

@@ -4,6 +4,7 @@
 #include "admin/rest_server.hpp"
 #include "app/inspection.hpp"
 #include "app/listener.hpp"
+#include "net/tls.hpp"
 #include "app/runtime.hpp"
 #include "common/log.hpp"
 #include "pgbalancer_version.hpp"
@@ -109,6 +110,14 @@ class Daemon final : public admin::Operations {
       options.port = rest.port;
       options.api.jwt_enabled = rest.jwt_enabled;
       options.api.policy.secret = rest.jwt_secret;
+      if (!rest.ssl_cert.empty()) {
+        auto tls = net::make_server_tls_context(rest.ssl_cert, rest.ssl_key, "");
+        if (!tls) {
+          log::error("REST API: {} ({})", tls.error().message, tls.error().detail);
+          return 1;
+        }
+        options.tls = std::move(tls.value());
+      }
       rest_ = std::make_unique<admin::RestServer>(std::move(options), *this);
       if (auto problem = rest_->start()) {
         log::error("{}", *problem);

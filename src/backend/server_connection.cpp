@@ -294,8 +294,19 @@ awaitable<Result<std::vector<ServerConnection::Row>>> ServerConnection::run_quer
   }
 }
 
-awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t process_id,
-                              std::int32_t secret_key, std::chrono::milliseconds timeout) {
+namespace {
+
+// What came back for a packet sent alone: the answer's first byte, if any, and why not.
+struct FirstByte {
+  std::optional<char> byte;
+  error_code error;  // eof: the server closed the connection
+};
+
+// Sends one startup-phase packet on a connection of its own and reads the first byte of the
+// answer; fails only if connecting or sending does.
+awaitable<Result<FirstByte>> send_alone(const BackendAddress& address,
+                                                  std::string packet,
+                                                  std::chrono::milliseconds timeout) {
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
   net::Stream stream{tcp::socket(executor)};
@@ -304,39 +315,39 @@ awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t proces
     stream.close();
   });
   auto status = co_await open_socket(resolver, stream.socket(), address);
-  if (!status) co_return status;
-  auto request = protocol::cancel_request(process_id, secret_key);
-  if (auto ec = co_await stream.write_all(asio::buffer(request)))
+  if (!status) co_return status.error();
+  if (auto ec = co_await stream.write_all(asio::buffer(packet)))
     co_return connection_failed(address, ec.message());
-  // PostgreSQL closes the connection once it has read the request; wait for that so the
-  // cancel is delivered before we report success.
-  char byte;
-  co_await stream.read_some(asio::buffer(&byte, 1));
+  char byte = 0;
+  auto read = co_await stream.read_some(asio::buffer(&byte, 1));
   stream.close();
+  const auto& [ec, n] = read;
+  if (n == 1) co_return FirstByte{byte, {}};
+  co_return FirstByte{std::nullopt, ec};
+}
+
+}  // namespace
+
+awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t process_id,
+                              std::int32_t secret_key, std::chrono::milliseconds timeout) {
+  // PostgreSQL closes the connection once it has read the request; waiting for that means the
+  // cancel was delivered when this reports success.
+  auto sent = co_await send_alone(address, protocol::cancel_request(process_id, secret_key),
+                                  timeout);
+  if (!sent) co_return sent.error();
   co_return Ok{};
 }
 
 awaitable<Status> probe(const BackendAddress& address, std::chrono::milliseconds timeout) {
-  auto executor = co_await asio::this_coro::executor;
-  tcp::resolver resolver(executor);
-  net::Stream stream{tcp::socket(executor)};
-  net::Watchdog watchdog(executor, timeout, [&] {
-    resolver.cancel();
-    stream.close();
-  });
-  auto status = co_await open_socket(resolver, stream.socket(), address);
-  if (!status) co_return status;
-  auto request = protocol::ssl_request();
-  if (auto ec = co_await stream.write_all(asio::buffer(request)))
-    co_return connection_failed(address, ec.message());
-  char answer = 0;
-  auto read = co_await stream.read_some(asio::buffer(&answer, 1));
-  stream.close();
-  const auto& [ec, n] = read;
-  if (ec || n != 1) {
-    co_return connection_failed(address, ec ? ec.message() : "no answer to SSLRequest");
+  auto answer = co_await send_alone(address, protocol::ssl_request(), timeout);
+  if (!answer) co_return answer.error();
+  const auto& [byte, error] = answer.value();
+  if (!byte) {
+    co_return connection_failed(address, error == asio::error::eof
+                                             ? "closed without answering SSLRequest"
+                                             : error.message());
   }
-  if (answer != 'S' && answer != 'N') {
+  if (*byte != 'S' && *byte != 'N') {
     co_return connection_failed(address, "not a PostgreSQL server (unexpected SSLRequest answer)");
   }
   co_return Ok{};

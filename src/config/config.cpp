@@ -134,6 +134,8 @@ std::vector<Setting> describe(const Config& c) {
   boolean("rest_api.jwt_enabled", c.rest_api.jwt_enabled);
   secret("rest_api.jwt_secret", c.rest_api.jwt_secret);
   boolean("rest_api.allow_remote_without_jwt", c.rest_api.allow_remote_without_jwt);
+  text("rest_api.ssl_cert", c.rest_api.ssl_cert);
+  text("rest_api.ssl_key", c.rest_api.ssl_key);
   // As restart_required_changes() decides.
   for (auto& s : out) {
     s.reloadable = !(s.name == "listen_addresses" || s.name == "port" ||

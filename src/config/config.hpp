@@ -43,6 +43,7 @@ struct RestApi {
   std::string jwt_secret;  // from jwt_secret or jwt_secret_file; never logged or shown
   // Without JWT the API answers on loopback only, unless this says otherwise.
   bool allow_remote_without_jwt = false;
+  std::string ssl_cert, ssl_key;  // both: HTTPS
   bool operator==(const RestApi&) const = default;
 };
 // HS256 keys shorter than the hash are guessable offline from one token (RFC 7518 3.2).

@@ -225,18 +225,24 @@ void load_rest_api(Validator& v, const YAML::Node& node, const std::string& pref
       v.file(val, full, secret_file);
     } else if (key == "allow_remote_without_jwt") {
       v.boolean(val, full, out.allow_remote_without_jwt);
-    } else if (key == "ssl_cert" || key == "ssl_key") {
-      v.problem(kv.first, full, "not supported yet in this version of pgbalancer (HTTPS)");
+    } else if (key == "ssl_cert") {
+      v.file(val, full, out.ssl_cert);
+    } else if (key == "ssl_key") {
+      v.file(val, full, out.ssl_key);
     } else {
       v.problem(kv.first, full,
                 "unknown key (expected enabled, port, bind_address, jwt_enabled, jwt_secret, "
-                "jwt_secret_file or allow_remote_without_jwt)");
+                "jwt_secret_file, allow_remote_without_jwt, ssl_cert or ssl_key)");
     }
   }
   if (inline_secret && !secret_file.empty()) {
     v.problem(node, prefix + ".jwt_secret", "set jwt_secret or jwt_secret_file, not both");
   } else if (!secret_file.empty()) {
     out.jwt_secret = read_secret_file(secret_file).value_or("");  // readable: checked above
+  }
+  if (out.ssl_cert.empty() != out.ssl_key.empty()) {
+    v.problem(node, prefix + (out.ssl_cert.empty() ? ".ssl_cert" : ".ssl_key"),
+              "HTTPS needs both ssl_cert and ssl_key");
   }
   if (!out.enabled) return;
   // The secret itself never appears in a message.

@@ -97,6 +97,7 @@ struct LoggedIn {
     auto app = protocol::find_parameter(params, "application_name");
     shared.clients().logged_in(info, user, database, app ? std::string(*app) : std::string(),
                                pool.name(), client.is_tls());
+    info.set_state(ClientState::Idle);
     view.info = &info;
     view.stats = &pool.stats();
     view.operations = shared.operations();

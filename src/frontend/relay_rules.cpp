@@ -81,13 +81,13 @@ RelayRules::~RelayRules() {
 }
 
 void RelayRules::request_starting() {
-  request_started = std::chrono::steady_clock::now();
+  request_started = loop_time ? *loop_time : std::chrono::steady_clock::now();
   if (transaction_status == 'I') transaction_started = request_started;
   if (view.info) view.info->set_state(ClientState::Active);
 }
 
 void RelayRules::request_answered() {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = loop_time ? *loop_time : std::chrono::steady_clock::now();
   using std::chrono::duration_cast, std::chrono::microseconds;
   if (view.stats) {
     view.stats->add_query(duration_cast<microseconds>(now - request_started));

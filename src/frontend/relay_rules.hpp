@@ -42,6 +42,8 @@ struct RelayRules {
   // For the statistics (ClientView::stats): when the request answered by the next
   // ReadyForQuery and the current transaction began, and bytes relayed not yet added.
   std::chrono::steady_clock::time_point request_started, transaction_started;
+  // The event loop's wake-up time (the loop relay), read instead of the clock; null: read it.
+  const std::chrono::steady_clock::time_point* loop_time = nullptr;
   std::uint64_t bytes_received = 0, bytes_sent = 0;
 
   // A client message that opens a request (nothing outstanding before it).

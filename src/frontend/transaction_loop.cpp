@@ -300,6 +300,8 @@ class LoopClient final : public net::EventLoop::Handler, public pool::Handoff {
     set_client_events(kClientReadable);
     s_.cancel.point_at(&server());
     rules_.emplace(s_.relay_options, s_.view, server());
+    // Called back by a coroutine (on_leased), the wake-up time is old: read the clock then.
+    if (loop_.dispatching()) rules_->loop_time = &loop_.woken_at();
     client_scan_ = protocol::FrameScanner(s_.relay_options.max_message_size);
     server_scan_ = protocol::FrameScanner(protocol::kMaxMessageLength);
     auto& conn = server();

@@ -87,6 +87,7 @@ void EventLoop::run_batch() {
       log::error("epoll_wait failed: {}", strerror(errno));
       break;
     }
+    if (n > 0) woken_at_ = Clock::now();
     dispatching_ = true;
     for (int i = 0; i < n; ++i) {
       auto data = events[i].data.u64;
@@ -205,6 +206,7 @@ void EventLoop::tick() {
       return;
     }
     auto now = coarse_now();
+    woken_at_ = Clock::now();
     dispatching_ = true;
     for (Handler* h = first_; h;) {
       Handler* next = h->next_;  // on_tick may retire h (not others)

@@ -47,6 +47,12 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
+  // When the events being dispatched were collected: one clock read per wake-up serves every
+  // handler's timing (the statistics' query times), as pgbouncer's cached time does.
+  // Outside dispatching (a coroutine resumed), it may be old: check dispatching() first.
+  const Clock::time_point& woken_at() const { return woken_at_; }
+  bool dispatching() const { return dispatching_; }
+
   // epoll_ctl ADD/MOD/DEL; tag < 8. Return false (errno set) on failure.
   bool watch(int fd, std::uint32_t events, Handler& handler, unsigned tag);
   bool change(int fd, std::uint32_t events, Handler& handler, unsigned tag);
@@ -90,6 +96,7 @@ class EventLoop {
   Handler* first_ = nullptr;
   std::size_t owned_ = 0;
   bool dispatching_ = false;
+  Clock::time_point woken_at_ = Clock::now();
   bool ticking_ = false;
   std::vector<Handler*> graveyard_;
 };

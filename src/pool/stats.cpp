@@ -5,49 +5,58 @@
 namespace pgb::pool {
 namespace {
 
-void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
-  counter.fetch_add(n, std::memory_order_relaxed);
-}
-
 std::uint64_t micros(std::chrono::microseconds d) {
   return d.count() > 0 ? static_cast<std::uint64_t>(d.count()) : 0;
 }
 
 }  // namespace
 
-PoolStats::Slot& PoolStats::mine() {
+void PoolStats::Mine::add(std::atomic<std::uint64_t>& counter, std::uint64_t n) const {
+  if (exclusive) {  // a reader may see the old value, never a torn one
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  } else {
+    counter.fetch_add(n, std::memory_order_relaxed);
+  }
+}
+
+void PoolStats::Mine::add(std::atomic<std::uint64_t> Slot::*counter, std::uint64_t n) const {
+  add(slot.*counter, n);
+}
+
+PoolStats::Mine PoolStats::mine() {
   static std::atomic<std::size_t> next_thread{0};
-  thread_local const std::size_t index = next_thread.fetch_add(1) % kSlots;
-  return slots_[index];
+  thread_local const std::size_t index = next_thread.fetch_add(1);
+  if (index < kSlots - 1) return {slots_[index], true};
+  return {slots_[kSlots - 1], false};
 }
 
 void PoolStats::add_query(std::chrono::microseconds took) {
-  auto& slot = mine();
+  const auto m = mine();
   const auto us = micros(took);
-  add(slot.queries, 1);
-  add(slot.query_time_us, us);
+  m.add(&Slot::queries, 1);
+  m.add(&Slot::query_time_us, us);
   auto bucket = std::lower_bound(kDurationBucketsUs.begin(), kDurationBucketsUs.end(),
                                  static_cast<std::int64_t>(us)) -
                 kDurationBucketsUs.begin();
-  add(slot.buckets[static_cast<std::size_t>(bucket)], 1);
+  m.add(m.slot.buckets[static_cast<std::size_t>(bucket)], 1);
 }
 
 void PoolStats::add_transaction(std::chrono::microseconds took) {
-  auto& slot = mine();
-  add(slot.transactions, 1);
-  add(slot.transaction_time_us, micros(took));
+  const auto m = mine();
+  m.add(&Slot::transactions, 1);
+  m.add(&Slot::transaction_time_us, micros(took));
 }
 
 void PoolStats::add_bytes(std::uint64_t received, std::uint64_t sent) {
-  auto& slot = mine();
-  if (received) add(slot.bytes_received, received);
-  if (sent) add(slot.bytes_sent, sent);
+  const auto m = mine();
+  if (received) m.add(&Slot::bytes_received, received);
+  if (sent) m.add(&Slot::bytes_sent, sent);
 }
 
 void PoolStats::add_wait(std::chrono::microseconds waited) {
-  auto& slot = mine();
-  add(slot.waits, 1);
-  add(slot.wait_time_us, micros(waited));
+  const auto m = mine();
+  m.add(&Slot::waits, 1);
+  m.add(&Slot::wait_time_us, micros(waited));
 }
 
 StatsTotals PoolStats::totals() const {

@@ -1,9 +1,10 @@
 // Traffic counters of one pool: queries, transactions, bytes, time, and a query duration
 // histogram, for SHOW STATS, the REST API's stats and /metrics.
 //
-// Written on every transaction by whichever worker relays it, read rarely. Each writing thread
-// adds into a slot of its own (threads beyond kSlots share), so two workers never bounce one
-// cache line per transaction; a read sums the slots.
+// Written on every transaction by whichever worker relays it, read rarely. Each of the first
+// kSlots - 1 writing threads (the workers) has a slot of its own, which it updates with plain
+// loads and stores, so workers neither bounce a cache line nor lock the bus per transaction;
+// further threads share the last slot with atomic additions. A read sums the slots.
 #pragma once
 
 #include <array>
@@ -49,7 +50,14 @@ class PoolStats {
         query_time_us{0}, transaction_time_us{0}, waits{0}, wait_time_us{0};
     std::array<std::atomic<std::uint64_t>, kDurationBucketsUs.size() + 1> buckets{};
   };
-  Slot& mine();
+  // The calling thread's slot, and whether it is the only writer there.
+  struct Mine {
+    Slot& slot;
+    bool exclusive;
+    void add(std::atomic<std::uint64_t> Slot::*counter, std::uint64_t n) const;
+    void add(std::atomic<std::uint64_t>& counter, std::uint64_t n) const;
+  };
+  Mine mine();
 
   std::array<Slot, kSlots> slots_;
 };

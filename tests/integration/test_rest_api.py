@@ -275,3 +275,41 @@ def test_stop_shuts_down_gracefully(api):
     assert b.proc.wait(20) == 0
     b.stop()
     assert "stop requested through the REST API, shutting down" in b.log()
+
+
+def test_https_with_ssl_cert_and_ssl_key(pgbalancer, pg):
+    import ssl
+    port = free_port()
+    b = pgbalancer(rest_api=rest_block(port, ssl_cert="'%s'" % pg.pgb_crt,
+                                       ssl_key="'%s'" % pg.pgb_key))
+    wait_for(lambda: _listening(port), message="REST API to listen")
+    context = ssl.create_default_context(cafile=str(pg.ca_crt))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
+    for _ in range(2):  # keep-alive over TLS
+        resp, body = request(port, "GET", "/api/v1/status", token(), conn=conn)
+        assert resp.status == 200 and json.loads(body)["version"], body
+    conn.close()
+    # Plain HTTP to the HTTPS port gets no answer, and nothing else breaks.
+    mark = b.log_mark()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert not s.recv(4096).startswith(b"HTTP/")
+    b.wait_log("TLS handshake with 127.0.0.1", since=mark)
+    out = subprocess.run([BCTL, "status", "--https", "--cacert", str(pg.ca_crt), "-p", str(port),
+                          "--token", token()], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    resp, body = request(port, "GET", "/metrics", conn=http.client.HTTPSConnection(
+        "localhost", port, timeout=10, context=context))
+    assert resp.status == 200 and "pgbalancer_up 1" in body
+    b.assert_alive()
+
+
+def test_https_with_a_broken_key_refuses_to_start(pgbalancer, pg, tmp_path):
+    broken = tmp_path / "broken.key"
+    broken.write_text("not a key\n")
+    b = pgbalancer(start=False, rest_api=rest_block(free_port(), ssl_cert="'%s'" % pg.pgb_crt,
+                                                     ssl_key="'%s'" % broken))
+    out = subprocess.run([PGBALANCER_BIN, "-f", str(b.config_path)], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 1
+    assert "REST API" in out.stdout + out.stderr

@@ -284,9 +284,18 @@ TEST(ParseConfig, PoolModes) {
             "transaction, statement)");
 }
 
+TEST(ParseConfig, RestApiHttpsNeedsCertificateAndKey) {
+  TempFile cert("cert");
+  EXPECT_EQ(only_problem(with_minimal("rest_api:\n  ssl_cert: " + cert.path() + "\n")),
+            "test.yml:5: rest_api.ssl_key: HTTPS needs both ssl_cert and ssl_key");
+  TempFile key("key");
+  auto c = config_of(with_minimal("rest_api:\n  ssl_cert: " + cert.path() + "\n  ssl_key: " +
+                                  key.path() + "\n"));
+  EXPECT_EQ(c.rest_api.ssl_cert, cert.path());
+  EXPECT_EQ(c.rest_api.ssl_key, key.path());
+}
+
 TEST(ParseConfig, RoadmapKeysAreRefusedNotIgnored) {
-  EXPECT_EQ(only_problem(with_minimal("rest_api:\n  ssl_cert: /etc/cert.pem\n")),
-            "test.yml:5: rest_api.ssl_cert: not supported yet in this version of pgbalancer (HTTPS)");
   EXPECT_EQ(only_problem(with_minimal("hba_file: /etc/pgbalancer/hba.conf\n")),
             "test.yml:4: hba_file: not supported yet in this version of pgbalancer");
 }
@@ -320,7 +329,7 @@ TEST(ParseConfig, RestApiRefusesWeakOrOpenSettings) {
                   .rest_api.allow_remote_without_jwt);
   EXPECT_EQ(only_problem(with_minimal("rest_api:\n  prot: 8080\n")),
             "test.yml:5: rest_api.prot: unknown key (expected enabled, port, bind_address, "
-            "jwt_enabled, jwt_secret, jwt_secret_file or allow_remote_without_jwt)");
+            "jwt_enabled, jwt_secret, jwt_secret_file, allow_remote_without_jwt, ssl_cert or ssl_key)");
 }
 
 TEST(ParseConfig, MaxPreparedStatements) {
