@@ -80,6 +80,35 @@ std::pair<std::string, std::string> split_address(std::string_view address) {
   return {std::string(host), std::string(address.substr(colon + 1))};
 }
 
+// `s` with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD: names
+// come from clients' startup packets unchecked, and convert_from() would refuse them.
+std::string valid_utf8(std::string_view s) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = length > 0 && i + length <= s.size();
+    std::uint32_t code = length == 1 ? c : length == 2 ? c & 0x1F : length == 3 ? c & 0x0F : c & 0x07;
+    for (std::size_t k = 1; ok && k < length; ++k) {
+      const auto next = static_cast<unsigned char>(s[i + k]);
+      ok = (next & 0xC0) == 0x80;
+      code = (code << 6) | (next & 0x3F);
+    }
+    // No overlong forms, surrogates, or code points past U+10FFFF.
+    constexpr std::uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
+    ok = ok && code >= kMinimum[length] && code <= 0x10FFFF && (code < 0xD800 || code > 0xDFFF);
+    if (ok) {
+      out.append(s.substr(i, length));
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 ResultSet columns(std::initializer_list<ResultSet::Column> list) {
   ResultSet r;
   r.columns = list;
@@ -116,7 +145,8 @@ ResultSet show_clients(Operations& ops) {
                     {"id", true}});
   for (const auto& c : ops.clients()) {
     auto [host, port] = split_address(c.address);
-    r.rows.push_back({"C", c.user, c.database, c.state, host, port, timestamp(c.since),
+    r.rows.push_back({"C", c.user, c.database, c.state, host,
+                      port.empty() ? std::nullopt : std::optional(port), timestamp(c.since),
                       c.backend_pid ? std::optional(num(c.backend_pid)) : std::nullopt,
                       c.tls ? "yes" : "no", c.application_name, num(c.id)});
   }
@@ -305,8 +335,9 @@ std::string as_select(const ResultSet& result) {
   auto value = [](const std::optional<std::string>& v) {
     if (!v) return std::string("NULL::text");
     std::string hex;
-    for (unsigned char c : *v) hex += fmt::format("{:02x}", c);
-    return fmt::format("convert_from(decode('{}', 'hex'), 'UTF8')", hex);
+    for (unsigned char c : valid_utf8(*v)) hex += fmt::format("{:02x}", c);
+    // Qualified, so the client's search_path cannot put other functions in their place.
+    return fmt::format("pg_catalog.convert_from(pg_catalog.decode('{}', 'hex'), 'UTF8')", hex);
   };
   std::vector<std::string> names;
   for (const auto& c : result.columns) names.push_back(fmt::format("\"{}\"", c.name));

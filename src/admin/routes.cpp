@@ -307,6 +307,8 @@ ApiResponse metrics(const StatusSnapshot& s, const std::vector<NodeSnapshot>& no
   m.sample("pgbalancer_sent_bytes_total", "", total.bytes_sent);
   m.family("pgbalancer_query_duration_seconds", "histogram",
            "Time from a query's first message to the server's ReadyForQuery.");
+  // The counters are read while queries run: +Inf and _count come from the buckets themselves,
+  // so the series never decreases along its buckets.
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < total.bucket_bounds_us.size(); ++i) {
     cumulative += total.buckets[i];
@@ -314,10 +316,11 @@ ApiResponse metrics(const StatusSnapshot& s, const std::vector<NodeSnapshot>& no
              fmt::format("le=\"{}\"", static_cast<double>(total.bucket_bounds_us[i]) / 1e6),
              cumulative);
   }
-  m.sample("pgbalancer_query_duration_seconds_bucket", "le=\"+Inf\"", total.queries);
+  if (!total.buckets.empty()) cumulative += total.buckets.back();
+  m.sample("pgbalancer_query_duration_seconds_bucket", "le=\"+Inf\"", cumulative);
   m.sample("pgbalancer_query_duration_seconds_sum", "",
            fmt::format("{:.6f}", static_cast<double>(total.query_time_us) / 1e6));
-  m.sample("pgbalancer_query_duration_seconds_count", "", total.queries);
+  m.sample("pgbalancer_query_duration_seconds_count", "", cumulative);
 
   ApiResponse r;
   r.body = m.take();
@@ -375,12 +378,39 @@ ApiResponse error_response(unsigned status, std::string_view code, std::string_v
 
 namespace {
 
+// The refusal, if the request's bearer token does not allow it (`is_post`: needs admin).
+std::optional<ApiResponse> refusal(const ApiRequest& request, const ApiSettings& settings,
+                                   std::int64_t now, bool is_post) {
+  std::string_view auth = request.authorization;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!auth.starts_with(kBearer)) {
+    log::warn("REST API: request from {} without a bearer token", request.peer);
+    auto r = error_response(401, "unauthorized", "an Authorization: Bearer token is required");
+    r.auth_failed = true;
+    return r;
+  }
+  auto verified = verify_jwt(auth.substr(kBearer.size()), settings.policy, now);
+  if (auto* refused = std::get_if<JwtRefusal>(&verified)) {
+    log::warn("REST API: token from {} refused: {}", request.peer, to_string(*refused));
+    auto r = error_response(401, "unauthorized", to_string(*refused));
+    r.auth_failed = true;
+    return r;
+  }
+  if (is_post && std::get<JwtClaims>(verified).role != Role::Admin) {
+    return error_response(403, "forbidden", "this operation needs the admin role");
+  }
+  return std::nullopt;
+}
+
 ApiResponse route(const ApiRequest& request, const ApiSettings& settings, Operations& operations,
                   std::int64_t now) {
   std::string_view path = request.target;
   path = path.substr(0, path.find('?'));
   if (path == "/metrics") {
     if (request.method != "GET") return method_not_allowed("/metrics takes GET", "GET");
+    if (settings.jwt_enabled && settings.jwt_for_metrics) {
+      if (auto refused = refusal(request, settings, now, false)) return *refused;
+    }
     return metrics(operations.snapshot(), operations.nodes());
   }
   if (!path.starts_with(kPrefix)) return error_response(404, "not_found", "no such endpoint");
@@ -391,24 +421,7 @@ ApiResponse route(const ApiRequest& request, const ApiSettings& settings, Operat
     return method_not_allowed("the API takes GET and POST", "GET, POST");
   }
   if (settings.jwt_enabled) {
-    std::string_view auth = request.authorization;
-    constexpr std::string_view kBearer = "Bearer ";
-    if (!auth.starts_with(kBearer)) {
-      log::warn("REST API: request from {} without a bearer token", request.peer);
-      auto r = error_response(401, "unauthorized", "an Authorization: Bearer token is required");
-      r.auth_failed = true;
-      return r;
-    }
-    auto verified = verify_jwt(auth.substr(kBearer.size()), settings.policy, now);
-    if (auto* refusal = std::get_if<JwtRefusal>(&verified)) {
-      log::warn("REST API: token from {} refused: {}", request.peer, to_string(*refusal));
-      auto r = error_response(401, "unauthorized", to_string(*refusal));
-      r.auth_failed = true;
-      return r;
-    }
-    if (is_post && std::get<JwtClaims>(verified).role != Role::Admin) {
-      return error_response(403, "forbidden", "this operation needs the admin role");
-    }
+    if (auto refused = refusal(request, settings, now, is_post)) return *refused;
   }
 
   auto only = [&](std::string_view method) -> std::optional<ApiResponse> {

@@ -31,6 +31,7 @@ ApiResponse error_response(unsigned status, std::string_view code, std::string_v
 
 struct ApiSettings {
   bool jwt_enabled = true;
+  bool jwt_for_metrics = false;  // /metrics needs a token too (any role)
   JwtPolicy policy;
 };
 

@@ -20,7 +20,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <future>
 #include <iostream>
 #include <list>
 #include <map>
@@ -109,6 +108,7 @@ class Daemon final : public admin::Operations {
       options.bind_address = rest.bind_address;
       options.port = rest.port;
       options.api.jwt_enabled = rest.jwt_enabled;
+      options.api.jwt_for_metrics = rest.jwt_for_metrics;
       options.api.policy.secret = rest.jwt_secret;
       if (!rest.ssl_cert.empty()) {
         auto tls = net::make_server_tls_context(rest.ssl_cert, rest.ssl_key, "");
@@ -241,20 +241,13 @@ class Daemon final : public admin::Operations {
     return {true, fmt::format("reopened {}", file)};
   }
 
-  // On worker 0, like SIGHUP; the REST thread waits for the outcome.
-  std::vector<std::string> reload() override {
-    // From the admin console on worker 0 itself: waiting for worker 0 would never end.
-    if (ioc_.get_executor().running_in_this_thread()) return reload_file("admin console");
-    auto outcome = std::make_shared<std::promise<std::vector<std::string>>>();
-    auto result = outcome->get_future();
-    asio::post(ioc_, [this, outcome] { outcome->set_value(reload_file("REST API")); });
-    if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-      return {"pgbalancer did not complete the reload within 30 s (shutting down?)"};
-    }
-    return result.get();
-  }
+  // On the caller's thread (the REST API's, or a worker's for the admin console): a reload
+  // only builds a new settings snapshot and publishes it. reload_mutex_ keeps reloads from
+  // SIGHUP, the API and consoles one at a time.
+  std::vector<std::string> reload() override { return reload_file("management request"); }
 
   std::vector<std::string> reload_file(std::string_view why) {
+    std::lock_guard lock(reload_mutex_);
     log::info("{}: reloading {}", why, path_);
     auto built = build_settings(path_);
     if (auto* problems = std::get_if<std::vector<std::string>>(&built)) {
@@ -301,6 +294,7 @@ class Daemon final : public admin::Operations {
   std::list<tcp::acceptor> acceptors_;  // stable addresses: accept loops hold references
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::unique_ptr<admin::RestServer> rest_;
+  std::mutex reload_mutex_;
   std::mutex probe_failures_mutex_;
   std::map<std::pair<std::string, int>, std::uint64_t> probe_failures_;  // by host and port
 };

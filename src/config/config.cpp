@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace pgb::config {
 
 std::string_view to_string(Role v) {
@@ -33,6 +35,15 @@ std::size_t Config::primary_index() const {
     if (backend_servers[i].role == Role::Primary) return i;
   }
   return 0;
+}
+
+bool Config::is_admin_user(const std::string& user) const {
+  return std::find(admin_users.begin(), admin_users.end(), user) != admin_users.end();
+}
+
+bool Config::may_see_pool_status(const std::string& user) const {
+  return is_admin_user(user) ||
+         std::find(stats_users.begin(), stats_users.end(), user) != stats_users.end();
 }
 
 PoolMode Config::pool_mode_for(const std::string& database, const std::string& user) const {
@@ -134,6 +145,7 @@ std::vector<Setting> describe(const Config& c) {
   boolean("rest_api.jwt_enabled", c.rest_api.jwt_enabled);
   secret("rest_api.jwt_secret", c.rest_api.jwt_secret);
   boolean("rest_api.allow_remote_without_jwt", c.rest_api.allow_remote_without_jwt);
+  boolean("rest_api.jwt_for_metrics", c.rest_api.jwt_for_metrics);
   text("rest_api.ssl_cert", c.rest_api.ssl_cert);
   text("rest_api.ssl_key", c.rest_api.ssl_key);
   // As restart_required_changes() decides.

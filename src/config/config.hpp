@@ -43,6 +43,7 @@ struct RestApi {
   std::string jwt_secret;  // from jwt_secret or jwt_secret_file; never logged or shown
   // Without JWT the API answers on loopback only, unless this says otherwise.
   bool allow_remote_without_jwt = false;
+  bool jwt_for_metrics = false;  // /metrics is open unless this says otherwise (Prometheus' way)
   std::string ssl_cert, ssl_key;  // both: HTTPS
   bool operator==(const RestApi&) const = default;
 };
@@ -116,6 +117,9 @@ struct Config {
 
   // The backend sessions go to until routing arrives: the first primary.
   std::size_t primary_index() const;
+  bool is_admin_user(const std::string& user) const;
+  // admin_users and stats_users: the admin console's SHOW, pgpool-II's SHOW POOL_*.
+  bool may_see_pool_status(const std::string& user) const;
   // users: beats databases: beats the global pool_mode, as in pgbouncer.
   PoolMode pool_mode_for(const std::string& database, const std::string& user) const;
 };

@@ -225,6 +225,8 @@ void load_rest_api(Validator& v, const YAML::Node& node, const std::string& pref
       v.file(val, full, secret_file);
     } else if (key == "allow_remote_without_jwt") {
       v.boolean(val, full, out.allow_remote_without_jwt);
+    } else if (key == "jwt_for_metrics") {
+      v.boolean(val, full, out.jwt_for_metrics);
     } else if (key == "ssl_cert") {
       v.file(val, full, out.ssl_cert);
     } else if (key == "ssl_key") {
@@ -232,7 +234,7 @@ void load_rest_api(Validator& v, const YAML::Node& node, const std::string& pref
     } else {
       v.problem(kv.first, full,
                 "unknown key (expected enabled, port, bind_address, jwt_enabled, jwt_secret, "
-                "jwt_secret_file, allow_remote_without_jwt, ssl_cert or ssl_key)");
+                "jwt_secret_file, allow_remote_without_jwt, jwt_for_metrics, ssl_cert or ssl_key)");
     }
   }
   if (inline_secret && !secret_file.empty()) {

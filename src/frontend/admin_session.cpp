@@ -39,16 +39,16 @@ std::string encode(const admin::ResultSet& r) {
   return out;
 }
 
-bool contains(const std::vector<std::string>& list, const std::string& name) {
-  return std::find(list.begin(), list.end(), name) != list.end();
-}
-
 struct Console {
   net::Stream& client;
   SharedState& shared;
   const std::string& user;
   const std::string& peer;
-  bool admin = false;  // admin_users; else stats_users (SHOW only)
+
+  // Checked for each command against the settings in force, so a reload that takes a user
+  // off the lists takes effect in open sessions too.
+  bool may_show() const { return shared.settings()->config.may_see_pool_status(user); }
+  bool may_change() const { return shared.settings()->config.is_admin_user(user); }
 
   // One statement: its messages, or an Error (the rest of the Query is then skipped).
   awaitable<Result<std::string>> run(std::string_view statement) {
@@ -59,11 +59,15 @@ struct Console {
     const auto& [verb, argument] = parsed.value();
     if (verb == Verb::Empty) co_return protocol::empty_query_response();
     if (verb == Verb::Show) {
+      if (!may_show()) {
+        co_return make_error(kInsufficientPrivilege,
+                             "only admin_users and stats_users may use the admin console");
+      }
       auto result = admin::show(argument, ops);
       if (!result) co_return result.error();
       co_return encode(result.value());
     }
-    if (!admin) {
+    if (!may_change()) {
       co_return make_error(kInsufficientPrivilege,
                            "only admin_users may change pgbalancer's state (stats_users may SHOW)");
     }
@@ -90,7 +94,13 @@ struct Console {
     // As pgbouncer's PAUSE: returns once every server connection has been given back (and
     // closed), i.e. every transaction (every session, in session mode) has ended.
     asio::steady_timer timer(co_await asio::this_coro::executor);
-    while (ops.server_connections(argument) > 0 && client.is_open()) {
+    while (ops.server_connections(argument) > 0) {
+      if (!ops.paused(argument)) {
+        co_return make_error(kObjectNotInState, what + " was resumed before the pause completed");
+      }
+      if (client.peer_closed()) {  // nobody to answer; the pause itself stays in force
+        co_return make_error(sqlstate::kConnectionFailure, "the console client left");
+      }
       timer.expires_after(kPausePoll);
       co_await timer.async_wait(use_nothrow);
     }
@@ -98,19 +108,22 @@ struct Console {
     co_return protocol::command_complete("PAUSE");
   }
 
-  awaitable<std::string> query(std::string_view text) {
+  // Runs a simple Query's statements, sending each answer as it is ready (a Query of many
+  // SHOW CLIENTS must not pile up in memory). False if the client is gone.
+  awaitable<bool> query(std::string_view text) {
     auto statements = admin::split_statements(text);
-    if (statements.empty()) co_return protocol::empty_query_response();
-    std::string out;
+    if (statements.empty()) {
+      auto empty = protocol::empty_query_response();
+      co_return !co_await client.write_all(asio::buffer(empty));
+    }
     for (auto statement : statements) {
       auto done = co_await run(statement);
-      if (!done) {
-        out += protocol::error_response(done.error(), "ERROR");
-        break;
-      }
-      out += done.value();
+      std::string out = done ? std::move(done.value())
+                             : protocol::error_response(done.error(), "ERROR");
+      if (co_await client.write_all(asio::buffer(out))) co_return false;
+      if (!done) break;
     }
-    co_return out;
+    co_return true;
   }
 };
 
@@ -264,10 +277,8 @@ class Extended {
 
 awaitable<void> run_admin_session(net::Stream& client, ByteBuffer& buffer, SharedState& shared,
                                   const std::string& user, const std::string& peer) {
-  const auto settings = shared.settings();
-  const auto& cfg = settings->config;
-  Console console{client, shared, user, peer, contains(cfg.admin_users, user)};
-  if (!console.admin && !contains(cfg.stats_users, user)) {
+  Console console{client, shared, user, peer};
+  if (!console.may_show()) {
     log::warn("admin console: {} refused to {}: not in admin_users or stats_users", user, peer);
     auto refusal = protocol::error_response(
         make_error(sqlstate::kInvalidAuthorization,
@@ -277,7 +288,7 @@ awaitable<void> run_admin_session(net::Stream& client, ByteBuffer& buffer, Share
     co_return;
   }
   log::info("admin console: {} connected from {} ({})", user, peer,
-            console.admin ? "admin" : "stats only");
+            console.may_change() ? "admin" : "stats only");
   auto hello = greeting();
   if (co_await client.write_all(asio::buffer(hello))) co_return;
 
@@ -298,8 +309,8 @@ awaitable<void> run_admin_session(net::Stream& client, ByteBuffer& buffer, Share
     if (type == 'Q') {
       std::string_view text = message->payload;
       if (!text.empty() && text.back() == '\0') text.remove_suffix(1);
-      reply = co_await console.query(text);
-      reply += protocol::ready_for_query('I');
+      if (!co_await console.query(text)) co_return;
+      reply = protocol::ready_for_query('I');
     } else if (type == 'S') {
       skipping = false;
       reply = protocol::ready_for_query('I');

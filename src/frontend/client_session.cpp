@@ -101,6 +101,7 @@ struct LoggedIn {
     view.info = &info;
     view.stats = &pool.stats();
     view.operations = shared.operations();
+    view.may_see_pool_status = settings.config.may_see_pool_status(user);
   }
 
   const config::Config& cfg() const { return settings.config; }
@@ -404,6 +405,10 @@ awaitable<void> run_client_session(tcp::socket socket, SharedState& shared) {
   auto ok = protocol::authentication(protocol::AuthRequest::Ok);
   if (co_await client.write_all(asio::buffer(ok))) co_return;
   if (database == kAdminDatabase) {
+    const std::string* app = startup.find("application_name");
+    shared.clients().logged_in(registration.info(), user, database, app ? *app : std::string(),
+                               std::string(), client.is_tls());
+    registration.info().set_state(ClientState::Idle);
     co_await run_admin_session(client, client_buffer, shared, user, peer);
     co_return;
   }

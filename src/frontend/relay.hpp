@@ -48,8 +48,10 @@ struct ClientView {
   // Where the relay reports: the client's state in the client list, the pool's statistics.
   ClientInfo* info = nullptr;
   pool::PoolStats* stats = nullptr;
-  // For pgpool-II's SHOW POOL_* commands, answered on any connection.
+  // For pgpool-II's SHOW POOL_* commands, answered on any connection; with the rows only for
+  // users in admin_users or stats_users (they show every client's user and database).
   admin::Operations* operations = nullptr;
+  bool may_see_pool_status = false;
 };
 
 struct RelayOutcome {

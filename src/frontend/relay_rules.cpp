@@ -20,11 +20,17 @@ using protocol::FrameVerdict;
 // "SHOW POOL_PROCESSES;" and some spacing: longer Query messages are not looked at for it.
 constexpr std::uint32_t kMaxPgpoolShowLength = 64;
 
+// What a user not allowed to see the pooler's status gets instead (no client text in it).
+constexpr std::string_view kPoolStatusRefused =
+    "DO $pgb$BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'permission denied for "
+    "SHOW POOL_NODES, POOL_PROCESSES and POOL_VERSION', HINT = 'pgbalancer answers them for users "
+    "in admin_users or stats_users.'; END$pgb$";
+
 // A Query, or an unnamed Parse without parameters, of pgpool-II's SHOW POOL_*: the message
 // that replaces it. (A named statement would be prepared once and then answer old rows, so it
 // goes to PostgreSQL untouched, and fails there.)
 std::optional<std::string> pgpool_show_as_select(char type, std::string_view payload,
-                                                 admin::Operations& operations) {
+                                                 admin::Operations& operations, bool allowed) {
   std::string_view text = payload;
   if (type == 'P') {
     protocol::ByteReader reader(payload);
@@ -38,7 +44,8 @@ std::optional<std::string> pgpool_show_as_select(char type, std::string_view pay
   }
   auto subject = admin::pgpool_show_subject(text);
   if (!subject) return std::nullopt;
-  auto select = admin::as_select(admin::show(*subject, operations).value());
+  auto select = allowed ? admin::as_select(admin::show(*subject, operations).value())
+                        : std::string(kPoolStatusRefused);
   if (type == 'Q') return protocol::query(select);
   return protocol::MessageBuilder().begin('P').cstr("").cstr(select).int16(0).end().take();
 }
@@ -151,7 +158,8 @@ FrameVerdict ClientVisitor::on_header(char type, std::uint32_t message_length) {
 
 bool ClientVisitor::on_message(char type, std::string_view payload) {
   if ((type == 'Q' || type == 'P') && s.view.operations && length <= kMaxPgpoolShowLength) {
-    if (auto select = pgpool_show_as_select(type, payload, *s.view.operations)) {
+    if (auto select = pgpool_show_as_select(type, payload, *s.view.operations,
+                                            s.view.may_see_pool_status)) {
       // The server answers it, in order with everything else: the statement becomes a SELECT
       // of pgbalancer's rows.
       std::size_t at = offset_of(input, payload);

@@ -94,6 +94,13 @@ bool Stream::has_pending_input() const {
   return ::poll(&p, 1, 0) != 0;
 }
 
+bool Stream::peer_closed() const {
+  if (!socket_.is_open()) return true;
+  char byte;
+  int fd = const_cast<tcp::socket&>(socket_).native_handle();
+  return ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 std::string Stream::peer_address() const {
   error_code ec;
   auto ep = socket_.remote_endpoint(ec);

@@ -35,6 +35,9 @@ class Stream {
   // True if the peer sent something or hung up: for an idle pooled connection that means
   // it must not be handed out (an unexpected message, or a closed connection).
   bool has_pending_input() const;
+  // The peer has closed its side and sent nothing before (plain TCP; over TLS its close_notify
+  // is data, so this only says so once that has been read).
+  bool peer_closed() const;
   tcp::socket& socket() { return socket_; }
 
   // Moves a plain TCP connection to another worker's io_context, so a pooled server

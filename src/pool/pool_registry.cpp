@@ -1,6 +1,8 @@
 // Pool lookup.
 #include "pool/pool_registry.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace pgb::pool {
@@ -23,7 +25,11 @@ std::shared_ptr<Pool> PoolRegistry::get(std::size_t node, const std::string& key
   std::lock_guard lock(mutex_);
   auto& slot = pools_[key];
   if (!slot) {
-    slot = std::make_shared<Pool>(node, name, database, user, budget_,
+    // Pools that differ only in other startup parameters share user, database and backend:
+    // the second one of a name is "name #2", so listings and metric labels stay unique.
+    int same_name = ++names_[name];
+    auto unique = same_name == 1 ? name : fmt::format("{} #{}", name, same_name);
+    slot = std::make_shared<Pool>(node, std::move(unique), database, user, budget_,
                                   [this](const Pool& requester) { return evict_for(requester); });
     if (paused_locked(database)) slot->set_paused(true);
   }
@@ -40,6 +46,7 @@ bool PoolRegistry::evict_for(const Pool& requester) {
 }
 
 std::optional<std::string> PoolRegistry::pause(const std::string& database) {
+  std::lock_guard one_at_a_time(pause_mutex_);
   std::vector<std::shared_ptr<Pool>> affected;
   {
     std::lock_guard lock(mutex_);
@@ -59,6 +66,7 @@ std::optional<std::string> PoolRegistry::pause(const std::string& database) {
 }
 
 std::optional<std::string> PoolRegistry::resume(const std::string& database) {
+  std::lock_guard one_at_a_time(pause_mutex_);
   std::vector<std::shared_ptr<Pool>> affected;
   {
     std::lock_guard lock(mutex_);

@@ -20,7 +20,8 @@ std::string make_pool_key(std::size_t node,
 
 class PoolRegistry {
  public:
-  // `key` identifies backend, database, user and startup parameters; `name` is for logs.
+  // `key` identifies backend, database, user and startup parameters; `name` is for logs and
+  // listings (made unique with a number when several pools would share it).
   std::shared_ptr<Pool> get(std::size_t node, const std::string& key, const std::string& name,
                             const std::string& database, const std::string& user);
   std::vector<std::shared_ptr<Pool>> all();
@@ -42,6 +43,10 @@ class PoolRegistry {
   std::shared_ptr<ConnectionBudget> budget_ = std::make_shared<ConnectionBudget>();
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Pool>> pools_;
+  std::map<std::string, int> names_;  // pools created per display name
+  // PAUSE and RESUME change the pools after mutex_ is let go (closing connections takes
+  // time): this keeps a concurrent pair from applying in the other order.
+  std::mutex pause_mutex_;
   bool all_paused_ = false;
   std::set<std::string> paused_;  // databases paused one by one
 };

@@ -44,7 +44,8 @@ class FrameScanner {
 
   explicit FrameScanner(std::uint32_t max_message_length) : max_length_(max_message_length) {}
 
-  // Visitor: FrameVerdict on_header(char type, std::uint32_t length);
+  // `data` starts at the first byte the previous scan did not consume.
+  // Visitor: FrameVerdict on_header(char type, std::uint32_t length), called once per message;
   //          void on_message(char type, std::string_view payload)   (captured messages only),
   //          or bool on_message(...): false stops before that message, as StopBefore would.
   // `length` is the protocol's length field: payload plus its own 4 bytes. A payload shown
@@ -64,7 +65,10 @@ class FrameScanner {
       char type = data[pos];
       std::uint32_t length = load_u32(data.data() + pos + 1);
       if (length < 4 || length > max_length_) return {pos, ScanStatus::Malformed};
-      FrameVerdict verdict = visitor.on_header(type, length);
+      // A message held back whole by the last scan starts this one: its header was seen then
+      // (visitors count requests there), so its verdict is reused, not asked for again.
+      FrameVerdict verdict = pos == 0 && held_ ? held_verdict_ : visitor.on_header(type, length);
+      held_ = false;
       if (verdict == FrameVerdict::StopBefore) return {pos, ScanStatus::Stopped};
       std::size_t payload = length - 4;
       bool show = verdict == FrameVerdict::CaptureWhole || verdict == FrameVerdict::CapturePrefix ||
@@ -75,6 +79,8 @@ class FrameScanner {
                                 : payload;
         if (data.size() - pos < 5 + shown) {
           needed_ = 5 + shown;
+          held_ = true;  // the caller passes this message first next time
+          held_verdict_ = verdict;
           return {pos, ScanStatus::NeedMore};
         }
         if constexpr (std::is_same_v<decltype(visitor.on_message(type, data)), bool>) {
@@ -106,6 +112,8 @@ class FrameScanner {
   std::uint32_t max_length_;
   std::uint32_t remaining_ = 0;  // payload bytes of the current message not yet seen
   std::size_t needed_ = 5;
+  bool held_ = false;  // the last scan ended holding a message back, with this verdict
+  FrameVerdict held_verdict_ = FrameVerdict::Forward;
 };
 
 }  // namespace pgb::protocol

@@ -187,7 +187,7 @@ def test_pause_one_database_leaves_the_others(pgbalancer, pg):
 
 @pytest.mark.parametrize("mode", ["session", "transaction", "statement"])
 def test_pgpool_show_commands_on_any_connection(pgbalancer, pg, mode):
-    b = pgbalancer(pool_mode=mode)
+    b = pgbalancer(pool_mode=mode, stats_users="alice")
     with b.connect(application_name="pgpool-script") as c:
         c.execute("SELECT 1")
         cur = c.execute("SHOW POOL_NODES")
@@ -205,3 +205,43 @@ def test_pgpool_show_commands_on_any_connection(pgbalancer, pg, mode):
         assert c.execute("SHOW server_encoding").fetchone() == ("UTF8",)
     out = b.psql("SHOW POOL_NODES").stdout
     assert out.startswith("0|127.0.0.1|%d|up|" % pg.port), out
+
+
+def test_pgpool_show_commands_need_a_listed_user(pgbalancer):
+    b = pgbalancer(pool_mode="transaction", stats_users="bob")
+    with b.connect() as c:
+        for command in ("SHOW POOL_PROCESSES", "show pool_nodes;"):
+            with pytest.raises(psycopg.Error) as e:
+                c.execute(command)
+            assert pg_error_code(e.value) == "42501"
+            assert "stats_users" in e.value.diag.message_hint
+        assert c.execute("SELECT 1").fetchone() == (1,)  # the session carries on
+
+
+def test_privileges_follow_a_reload_in_open_sessions(pgbalancer):
+    b = pgbalancer(admin_users="alice,bob")
+    with console(b, user="bob") as bob:
+        b.config["admin_users"] = "alice"
+        b.write_files()
+        psql_console(b, "RELOAD")
+        with pytest.raises(psycopg.Error) as e:
+            bob.execute("PAUSE")
+        assert pg_error_code(e.value) == "42501"
+        with pytest.raises(psycopg.Error) as e:
+            show(bob, "POOLS")
+        assert pg_error_code(e.value) == "42501"
+
+
+def test_resume_during_a_pause_ends_it_with_an_error(pgbalancer):
+    b = pgbalancer(pool_mode="transaction", **CONSOLE)
+    with b.connect() as busy, console(b) as admin:
+        busy.execute("BEGIN")
+        busy.execute("SELECT 1")
+        pause = BackgroundCall(admin.execute, "PAUSE")
+        time.sleep(0.3)
+        psql_console(b, "RESUME")
+        with pytest.raises(psycopg.Error) as e:
+            pause.result(10)
+        assert pg_error_code(e.value) == "55000" and "resumed" in str(e.value)
+        busy.execute("COMMIT")
+        assert busy.execute("SELECT 2").fetchone() == (2,)

@@ -229,3 +229,28 @@ def test_metrics_cover_backends_pools_and_traffic(two_nodes):
     assert roles == {"0": "primary", "1": "standby"}
     conns = {s.labels["node_id"]: s.value for s in fams["pgbalancer_backend_connections"].samples}
     assert conns == {"0": 1, "1": 0}
+
+
+def test_pools_that_share_a_name_stay_apart(pgbalancer):
+    """Session mode keys pools by every startup parameter: two application names, two pools of
+    one user and database, listed and exported under different names."""
+    b, port = start_api(pgbalancer)
+    with b.connect(application_name="one") as a, b.connect(application_name="two") as c:
+        a.execute("SELECT 1")
+        c.execute("SELECT 1")
+        pools = get(port, "/api/v1/pools")
+        assert len(pools) == 2 and len({p["name"] for p in pools}) == 2
+        assert [p["clients_active"] for p in pools] == [1, 1]
+        assert any(p["name"].endswith(" #2") for p in pools)
+        fams = metrics(port)  # the parser refuses duplicate series
+        assert len(fams["pgbalancer_pool_connections_active"].samples) == 2
+
+
+def test_metrics_behind_jwt_when_configured(pgbalancer):
+    port = free_port()
+    pgbalancer(rest_api=rest_block(port, jwt_for_metrics="true"))
+    wait_for(lambda: _listening(port), message="REST API to listen")
+    resp, _ = request(port, "GET", "/metrics")
+    assert resp.status == 401
+    resp, body = request(port, "GET", "/metrics", token("viewer"))
+    assert resp.status == 200 and "pgbalancer_up 1" in body

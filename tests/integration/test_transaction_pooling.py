@@ -892,3 +892,29 @@ def test_2000_clients_over_pool_of_10(pgbalancer, pg):
         peak = watcher.stop()
     assert peak <= 10, "peak %d backends with max_pool=10" % peak
     b.assert_alive()
+
+
+@pytest.mark.parametrize("mode", ["transaction", "session"])
+def test_query_split_across_reads_is_answered_once(pgbalancer, mode):
+    """A short Query arriving in two TCP segments (header first) is one request: its server
+    connection goes back after the answer (transaction mode) and the session stays usable."""
+    b = pgbalancer(pool_mode=mode, max_pool=1, query_wait_timeout=5)
+    with b.raw() as r:
+        assert r.startup("alice", DBNAME, PASSWORDS["alice"]) is None
+        for _ in range(3):
+            whole = pgwire.query_message("SELECT 41 + 1")
+            r.send(whole[:7])  # the header and a little: held back, header seen
+            time.sleep(0.2)  # two reads on pgbalancer's side
+            r.send(whole[7:])
+            kinds = []
+            while True:
+                kind, payload = r.read_msg()
+                kinds.append(kind)
+                if kind == b"Z":
+                    assert payload == b"I"
+                    break
+            assert b"E" not in kinds and b"D" in kinds
+        if mode == "transaction":
+            # The one server connection is free again: another client gets it at once.
+            with b.connect() as other:
+                assert other.execute("SELECT 1").fetchone() == (1,)

@@ -150,7 +150,21 @@ std::span<const ApiCommand> node_actions() {
   return kNodeActions;
 }
 
+namespace {
+
+// A token sent over plain HTTP to another host can be read on the way, and reused until it
+// expires.
+bool loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+}  // namespace
+
 int call(const ApiCommand& command, const std::string& path, const CallOptions& options) {
+  if (!options.token.empty() && !options.server.https && !loopback(options.server.host)) {
+    std::cerr << "bctl: warning: the token goes unencrypted to " << options.server.host
+              << " (HTTP); use --https if pgbalancer serves it\n";
+  }
   Request request{std::string(command.method), "/api/v1/" + path, options.token};
   auto outcome = send_request(options.server, request, options.timeout);
   if (const auto* failure = std::get_if<Failure>(&outcome)) {

@@ -329,7 +329,8 @@ TEST(ParseConfig, RestApiRefusesWeakOrOpenSettings) {
                   .rest_api.allow_remote_without_jwt);
   EXPECT_EQ(only_problem(with_minimal("rest_api:\n  prot: 8080\n")),
             "test.yml:5: rest_api.prot: unknown key (expected enabled, port, bind_address, "
-            "jwt_enabled, jwt_secret, jwt_secret_file, allow_remote_without_jwt, ssl_cert or ssl_key)");
+            "jwt_enabled, jwt_secret, jwt_secret_file, allow_remote_without_jwt, jwt_for_metrics, "
+            "ssl_cert or ssl_key)");
 }
 
 TEST(ParseConfig, MaxPreparedStatements) {

@@ -115,6 +115,24 @@ TEST(FrameScanner, CapturedMessageIsShownWhole) {
   EXPECT_EQ(v.captured, (std::vector<Captured>{{'Z', "I"}}));
 }
 
+// A held-back message's header is shown once, however many reads its payload takes: relays
+// count requests in on_header (a second call would leave a Query forever unanswered).
+TEST(FrameScanner, HeldBackMessageHeaderIsSeenOnce) {
+  std::string data = frame('D', "row") + frame('Q', "SELECT 1\0"s) + frame('S', "");
+  for (std::size_t cut = 1; cut < data.size(); ++cut) {
+    for (std::size_t second = cut; second <= data.size(); ++second) {
+      Relay relay;
+      Recorder v("Q");
+      relay.feed(std::string_view(data).substr(0, cut), v);
+      relay.feed(std::string_view(data).substr(cut, second - cut), v);
+      relay.feed(std::string_view(data).substr(second), v);
+      EXPECT_EQ(v.headers.size(), 3u) << "cut at " << cut << " and " << second;
+      EXPECT_EQ(v.captured, (std::vector<Captured>{{'Q', "SELECT 1\0"s}}));
+      EXPECT_EQ(relay.relayed, data);
+    }
+  }
+}
+
 // Payload seen by on_message points into the scanned buffer, not a copy past it.
 TEST(FrameScanner, CapturedPayloadIsAViewOfTheInput) {
   std::string data = frame('E', "SERROR\0\0"s);
