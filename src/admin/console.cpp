@@ -16,7 +16,6 @@
 namespace pgb::admin {
 namespace {
 
-constexpr std::string_view kSyntaxError = "42601";
 constexpr std::string_view kUsage =
     "Commands: SHOW POOLS | CLIENTS | SERVERS | STATS | DATABASES | CONFIG | VERSION | "
     "POOL_NODES | POOL_PROCESSES | POOL_VERSION | HELP; RELOAD; PAUSE [db]; RESUME [db].";
@@ -292,7 +291,7 @@ Result<ConsoleCommand> parse_console_command(std::string_view statement) {
     return ConsoleCommand{verb == "pause" ? ConsoleCommand::Verb::Pause : ConsoleCommand::Verb::Resume,
                           w.size() == 2 ? identifier(w[1]) : std::string()};
   }
-  return make_error(kSyntaxError,
+  return make_error(sqlstate::kSyntaxError,
                     fmt::format("unsupported admin console command: {}", trim(statement)),
                     std::string(kUsage));
 }
@@ -311,7 +310,7 @@ Result<ResultSet> show(std::string_view subject, Operations& ops) {
     return one_value("pool_version", fmt::format("pgbalancer {}", kVersion));
   }
   if (subject == "help") return one_value("help", std::string(kUsage));
-  return make_error(kSyntaxError, fmt::format("unknown SHOW subject: {}", subject),
+  return make_error(sqlstate::kSyntaxError, fmt::format("unknown SHOW subject: {}", subject),
                     std::string(kUsage));
 }
 

@@ -14,4 +14,8 @@ inline constexpr std::string_view kProgramLimitExceeded = "54000";
 inline constexpr std::string_view kIdleSessionTimeout = "57P05";
 inline constexpr std::string_view kIdleInTransactionTimeout = "25P03";
 inline constexpr std::string_view kInternalError = "XX000";
+inline constexpr std::string_view kSyntaxError = "42601";
+inline constexpr std::string_view kInsufficientPrivilege = "42501";
+inline constexpr std::string_view kObjectNotInState = "55000";
+inline constexpr std::string_view kInvalidStatementName = "26000";
 }  // namespace pgb::sqlstate

@@ -13,7 +13,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
-#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -24,9 +23,6 @@ namespace {
 constexpr std::uint32_t kMaxConsoleMessage = 64 * 1024;
 // How often a PAUSE looks whether the last server connection has closed.
 constexpr std::chrono::milliseconds kPausePoll{50};
-
-constexpr std::string_view kInsufficientPrivilege = "42501";
-constexpr std::string_view kObjectNotInState = "55000";
 
 std::string encode(const admin::ResultSet& r) {
   std::vector<protocol::ColumnDescription> columns;
@@ -60,7 +56,7 @@ struct Console {
     if (verb == Verb::Empty) co_return protocol::empty_query_response();
     if (verb == Verb::Show) {
       if (!may_show()) {
-        co_return make_error(kInsufficientPrivilege,
+        co_return make_error(sqlstate::kInsufficientPrivilege,
                              "only admin_users and stats_users may use the admin console");
       }
       auto result = admin::show(argument, ops);
@@ -68,7 +64,7 @@ struct Console {
       co_return encode(result.value());
     }
     if (!may_change()) {
-      co_return make_error(kInsufficientPrivilege,
+      co_return make_error(sqlstate::kInsufficientPrivilege,
                            "only admin_users may change pgbalancer's state (stats_users may SHOW)");
     }
     if (verb == Verb::Reload) {
@@ -84,11 +80,11 @@ struct Console {
     }
     const std::string what = argument.empty() ? "every database" : "database " + argument;
     if (verb == Verb::Resume) {
-      if (auto refused = ops.resume(argument)) co_return make_error(kObjectNotInState, *refused);
+      if (auto refused = ops.resume(argument)) co_return make_error(sqlstate::kObjectNotInState, *refused);
       log::info("admin console: {} resumed {}", user, what);
       co_return protocol::command_complete("RESUME");
     }
-    if (auto refused = ops.pause(argument)) co_return make_error(kObjectNotInState, *refused);
+    if (auto refused = ops.pause(argument)) co_return make_error(sqlstate::kObjectNotInState, *refused);
     log::info("admin console: {} paused {}; waiting for its server connections to close", user,
               what);
     // As pgbouncer's PAUSE: returns once every server connection has been given back (and
@@ -96,7 +92,7 @@ struct Console {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     while (ops.server_connections(argument) > 0) {
       if (!ops.paused(argument)) {
-        co_return make_error(kObjectNotInState, what + " was resumed before the pause completed");
+        co_return make_error(sqlstate::kObjectNotInState, what + " was resumed before the pause completed");
       }
       if (client.peer_closed()) {  // nobody to answer; the pause itself stays in force
         co_return make_error(sqlstate::kConnectionFailure, "the console client left");
@@ -265,7 +261,8 @@ class Extended {
                       "pgbalancer admin console commands take no parameters");
   }
   static Error unknown(std::string_view what, std::string_view name) {
-    return make_error("26000", fmt::format("{} \"{}\" does not exist", what, name));
+    return make_error(sqlstate::kInvalidStatementName,
+                      fmt::format("{} \"{}\" does not exist", what, name));
   }
 
   Console& console_;
@@ -333,14 +330,6 @@ awaitable<void> run_admin_session(net::Stream& client, ByteBuffer& buffer, Share
     }
     if (!reply.empty() && co_await client.write_all(asio::buffer(reply))) co_return;
   }
-}
-
-std::optional<std::string> answer_pgpool_show(std::string_view query, SharedState& shared) {
-  auto subject = admin::pgpool_show_subject(query);
-  if (!subject || !shared.operations()) return std::nullopt;
-  auto result = admin::show(*subject, *shared.operations());
-  if (!result) return protocol::error_response(result.error(), "ERROR");
-  return encode(result.value());
 }
 
 }  // namespace pgb::frontend

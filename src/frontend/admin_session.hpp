@@ -1,6 +1,5 @@
 // The SQL admin console: a client of the virtual database "pgbalancer" talks to pgbalancer
-// itself (simple query protocol), as pgbouncer's console does. Also answers pgpool-II's
-// SHOW POOL_* commands for the relays, on any connection.
+// itself, as pgbouncer's console does (simple and extended query protocols, text results).
 #pragma once
 
 #include "common/byte_buffer.hpp"
@@ -18,9 +17,5 @@ inline constexpr std::string_view kAdminDatabase = "pgbalancer";
 // in neither admin_users nor stats_users.
 awaitable<void> run_admin_session(net::Stream& client, ByteBuffer& buffer, SharedState& shared,
                                   const std::string& user, const std::string& peer);
-
-// If `query` (a simple Query's text) is a pgpool-II SHOW POOL_* command: its complete answer,
-// RowDescription to CommandComplete, without ReadyForQuery.
-std::optional<std::string> answer_pgpool_show(std::string_view query, SharedState& shared);
 
 }  // namespace pgb::frontend
