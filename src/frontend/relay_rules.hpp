@@ -75,6 +75,8 @@ struct ClientVisitor {
   bool parse_too_large = false;
 
   protocol::FrameVerdict on_header(char type, std::uint32_t message_length);
+  // A message held back by the last scan (this visitor is new): its length, counted already.
+  void on_header_again(char, std::uint32_t message_length) { length = message_length; }
   bool on_message(char type, std::string_view payload);
 
   bool failed() const { return invalid_type || malformed || parse_too_large; }

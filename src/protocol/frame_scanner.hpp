@@ -45,7 +45,8 @@ class FrameScanner {
   explicit FrameScanner(std::uint32_t max_message_length) : max_length_(max_message_length) {}
 
   // `data` starts at the first byte the previous scan did not consume.
-  // Visitor: FrameVerdict on_header(char type, std::uint32_t length), called once per message;
+  // Visitor: FrameVerdict on_header(char type, std::uint32_t length), called once per message
+  //          (optionally on_header_again(type, length) when a held-back message is scanned again);
   //          void on_message(char type, std::string_view payload)   (captured messages only),
   //          or bool on_message(...): false stops before that message, as StopBefore would.
   // `length` is the protocol's length field: payload plus its own 4 bytes. A payload shown
@@ -67,7 +68,16 @@ class FrameScanner {
       if (length < 4 || length > max_length_) return {pos, ScanStatus::Malformed};
       // A message held back whole by the last scan starts this one: its header was seen then
       // (visitors count requests there), so its verdict is reused, not asked for again.
-      FrameVerdict verdict = pos == 0 && held_ ? held_verdict_ : visitor.on_header(type, length);
+      FrameVerdict verdict;
+      if (pos == 0 && held_) {
+        verdict = held_verdict_;
+        // A visitor made anew for each scan may need the header's length again.
+        if constexpr (requires { visitor.on_header_again(type, length); }) {
+          visitor.on_header_again(type, length);
+        }
+      } else {
+        verdict = visitor.on_header(type, length);
+      }
       held_ = false;
       if (verdict == FrameVerdict::StopBefore) return {pos, ScanStatus::Stopped};
       std::size_t payload = length - 4;

@@ -133,6 +133,28 @@ TEST(FrameScanner, HeldBackMessageHeaderIsSeenOnce) {
   }
 }
 
+// A visitor made anew for each scan is told the held-back message's length again.
+TEST(FrameScanner, HeldBackMessageLengthIsToldAgain) {
+  std::string data = frame('P', std::string(100, 'x'));
+  FrameScanner scanner(1000);
+  struct Fresh {
+    int headers = 0;
+    std::uint32_t again = 0;
+    FrameVerdict on_header(char, std::uint32_t) {
+      ++headers;
+      return FrameVerdict::CaptureWhole;
+    }
+    void on_header_again(char, std::uint32_t length) { again = length; }
+    void on_message(char, std::string_view) {}
+  };
+  Fresh first;
+  EXPECT_EQ(scanner.scan(std::string_view(data).substr(0, 50), first).consumed, 0u);
+  Fresh second;
+  EXPECT_EQ(scanner.scan(data, second).consumed, data.size());
+  EXPECT_EQ(first.headers + second.headers, 1);
+  EXPECT_EQ(second.again, 104u);
+}
+
 // Payload seen by on_message points into the scanned buffer, not a copy past it.
 TEST(FrameScanner, CapturedPayloadIsAViewOfTheInput) {
   std::string data = frame('E', "SERROR\0\0"s);
