@@ -86,9 +86,16 @@ std::string valid_utf8(std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    std::size_t length = c < 0x80           ? 1
+                         : (c >> 5) == 0x6  ? 2
+                         : (c >> 4) == 0xE  ? 3
+                         : (c >> 3) == 0x1E ? 4
+                                            : 0;
     bool ok = length > 0 && i + length <= s.size();
-    std::uint32_t code = length == 1 ? c : length == 2 ? c & 0x1F : length == 3 ? c & 0x0F : c & 0x07;
+    std::uint32_t code = length == 1   ? c
+                         : length == 2 ? c & 0x1F
+                         : length == 3 ? c & 0x0F
+                                       : c & 0x07;
     for (std::size_t k = 1; ok && k < length; ++k) {
       const auto next = static_cast<unsigned char>(s[i + k]);
       ok = (next & 0xC0) == 0x80;
@@ -115,8 +122,14 @@ ResultSet columns(std::initializer_list<ResultSet::Column> list) {
 }
 
 ResultSet show_pools(Operations& ops) {
-  auto r = columns({{"database"}, {"user"}, {"cl_active", true}, {"cl_waiting", true},
-                    {"sv_active", true}, {"sv_idle", true}, {"pool_mode"}, {"paused", true}});
+  auto r = columns({{"database"},
+                    {"user"},
+                    {"cl_active", true},
+                    {"cl_waiting", true},
+                    {"sv_active", true},
+                    {"sv_idle", true},
+                    {"pool_mode"},
+                    {"paused", true}});
   // pgbouncer has one pool per database and user; pgbalancer may keep several (different
   // startup parameters): they are added up, so exporters see one row per pair.
   std::map<std::pair<std::string, std::string>, PoolSnapshot> by_pair;
@@ -139,8 +152,16 @@ ResultSet show_pools(Operations& ops) {
 }
 
 ResultSet show_clients(Operations& ops) {
-  auto r = columns({{"type"}, {"user"}, {"database"}, {"state"}, {"addr"}, {"port", true},
-                    {"connect_time"}, {"remote_pid", true}, {"tls"}, {"application_name"},
+  auto r = columns({{"type"},
+                    {"user"},
+                    {"database"},
+                    {"state"},
+                    {"addr"},
+                    {"port", true},
+                    {"connect_time"},
+                    {"remote_pid", true},
+                    {"tls"},
+                    {"application_name"},
                     {"id", true}});
   for (const auto& c : ops.clients()) {
     auto [host, port] = split_address(c.address);
@@ -153,8 +174,16 @@ ResultSet show_clients(Operations& ops) {
 }
 
 ResultSet show_servers(Operations& ops) {
-  auto r = columns({{"type"}, {"user"}, {"database"}, {"state"}, {"addr"}, {"port", true},
-                    {"connect_time"}, {"remote_pid", true}, {"tls"}, {"node_id", true},
+  auto r = columns({{"type"},
+                    {"user"},
+                    {"database"},
+                    {"state"},
+                    {"addr"},
+                    {"port", true},
+                    {"connect_time"},
+                    {"remote_pid", true},
+                    {"tls"},
+                    {"node_id", true},
                     {"id", true}});
   for (const auto& s : ops.servers()) {
     r.rows.push_back({"S", s.user, s.database, s.state, s.host, num(s.port), timestamp(s.since),
@@ -167,10 +196,17 @@ ResultSet show_servers(Operations& ops) {
 ResultSet show_stats(Operations& ops) {
   // pgbouncer's totals, per database. Its avg_* are rates over the last 60 s; here the
   // averages are per transaction, query or wait over the whole run, and only those kept.
-  auto r = columns({{"database"}, {"total_xact_count", true}, {"total_query_count", true},
-                    {"total_received", true}, {"total_sent", true}, {"total_xact_time", true},
-                    {"total_query_time", true}, {"total_wait_time", true},
-                    {"avg_xact_time", true}, {"avg_query_time", true}, {"avg_wait_time", true},
+  auto r = columns({{"database"},
+                    {"total_xact_count", true},
+                    {"total_query_count", true},
+                    {"total_received", true},
+                    {"total_sent", true},
+                    {"total_xact_time", true},
+                    {"total_query_time", true},
+                    {"total_wait_time", true},
+                    {"avg_xact_time", true},
+                    {"avg_query_time", true},
+                    {"avg_wait_time", true},
                     {"p99_query_time", true}});
   std::map<std::string, TrafficStats> by_database;
   for (const auto& p : ops.snapshot().pools) by_database[p.database] += p.stats;
@@ -186,10 +222,18 @@ ResultSet show_stats(Operations& ops) {
 }
 
 ResultSet show_databases(Operations& ops) {
-  auto r = columns({{"name"}, {"host"}, {"port", true}, {"database"}, {"pool_size", true},
-                    {"min_pool_size", true}, {"reserve_pool", true}, {"pool_mode"},
-                    {"max_connections", true}, {"current_connections", true},
-                    {"paused", true}, {"disabled", true}});
+  auto r = columns({{"name"},
+                    {"host"},
+                    {"port", true},
+                    {"database"},
+                    {"pool_size", true},
+                    {"min_pool_size", true},
+                    {"reserve_pool", true},
+                    {"pool_mode"},
+                    {"max_connections", true},
+                    {"current_connections", true},
+                    {"paused", true},
+                    {"disabled", true}});
   auto config = ops.config();
   const auto& primary = config->backend_servers[config->primary_index()];
   // The databases clients have used, and those the configuration names.
@@ -202,8 +246,8 @@ ResultSet show_databases(Operations& ops) {
     r.rows.push_back({name, primary.hostname, num(primary.port), name, num(config->max_pool),
                       num(config->min_pool_size), num(config->reserve_pool_size),
                       std::string(config::to_string(config->pool_mode_for(name, ""))),
-                      num(config->max_db_connections), num(open),
-                      num(ops.paused(name) ? 1 : 0), "0"});
+                      num(config->max_db_connections), num(open), num(ops.paused(name) ? 1 : 0),
+                      "0"});
   }
   return r;
 }
@@ -214,8 +258,7 @@ ResultSet show_config(Operations& ops) {
   for (const auto& s : config::describe(*ops.config())) {
     auto d = std::find_if(defaults.begin(), defaults.end(),
                           [&](const config::Setting& x) { return x.name == s.name; });
-    r.rows.push_back({s.name, s.value,
-                      d == defaults.end() ? std::nullopt : std::optional(d->value),
+    r.rows.push_back({s.name, s.value, d == defaults.end() ? std::nullopt : std::optional(d->value),
                       s.reloadable ? "yes" : "no"});
   }
   return r;
@@ -229,27 +272,42 @@ ResultSet one_value(std::string column, std::string value) {
 
 // pgpool-II 4.x's columns, so its exporters and scripts keep working.
 ResultSet show_pool_nodes(Operations& ops) {
-  auto r = columns({{"node_id"}, {"hostname"}, {"port"}, {"status"}, {"pg_status"},
-                    {"lb_weight"}, {"role"}, {"pg_role"}, {"select_cnt"},
-                    {"load_balance_node"}, {"replication_delay"}, {"replication_state"},
-                    {"replication_sync_state"}, {"last_status_change"}});
+  auto r = columns({{"node_id"},
+                    {"hostname"},
+                    {"port"},
+                    {"status"},
+                    {"pg_status"},
+                    {"lb_weight"},
+                    {"role"},
+                    {"pg_role"},
+                    {"select_cnt"},
+                    {"load_balance_node"},
+                    {"replication_delay"},
+                    {"replication_state"},
+                    {"replication_sync_state"},
+                    {"last_status_change"}});
   auto nodes = ops.nodes();
   double total_weight = 0;
   for (const auto& n : nodes) total_weight += n.weight;
   const std::size_t serving = ops.config()->primary_index();
   for (const auto& n : nodes) {
     // Every session goes to the first primary until routing is built: it alone balances.
-    r.rows.push_back({std::to_string(n.id), n.host, std::to_string(n.port), n.status,
-                      n.status, fmt::format("{:.6f}", total_weight > 0 ? n.weight / total_weight : 0),
-                      n.role, n.role, num(n.queries), n.id == serving ? "true" : "false", "0", "",
-                      "", ""});
+    r.rows.push_back({std::to_string(n.id), n.host, std::to_string(n.port), n.status, n.status,
+                      fmt::format("{:.6f}", total_weight > 0 ? n.weight / total_weight : 0), n.role,
+                      n.role, num(n.queries), n.id == serving ? "true" : "false", "0", "", "", ""});
   }
   return r;
 }
 
 ResultSet show_pool_processes(Operations& ops) {
-  auto r = columns({{"pool_pid"}, {"start_time"}, {"client_connection_count"}, {"database"},
-                    {"username"}, {"backend_connection_time"}, {"pool_counter"}, {"status"}});
+  auto r = columns({{"pool_pid"},
+                    {"start_time"},
+                    {"client_connection_count"},
+                    {"database"},
+                    {"username"},
+                    {"backend_connection_time"},
+                    {"pool_counter"},
+                    {"status"}});
   // pgpool-II has a process per client; pgbalancer's threads serve them all, so each client
   // is a row under pgbalancer's own pid.
   const std::string pid = std::to_string(::getpid());
@@ -273,7 +331,8 @@ std::vector<std::string_view> split_statements(std::string_view text) {
     } else if (c == '\'' || c == '"') {
       quote = c;
     } else if (c == ';') {
-      if (!trim(text.substr(start, i - start)).empty()) out.push_back(text.substr(start, i - start));
+      if (!trim(text.substr(start, i - start)).empty())
+        out.push_back(text.substr(start, i - start));
       start = i + 1;
     }
   }
@@ -285,11 +344,13 @@ Result<ConsoleCommand> parse_console_command(std::string_view statement) {
   auto w = words(trim(statement));
   if (w.empty()) return ConsoleCommand{};
   auto verb = lower(w[0]);
-  if (verb == "show" && w.size() == 2) return ConsoleCommand{ConsoleCommand::Verb::Show, lower(w[1])};
+  if (verb == "show" && w.size() == 2)
+    return ConsoleCommand{ConsoleCommand::Verb::Show, lower(w[1])};
   if (verb == "reload" && w.size() == 1) return ConsoleCommand{ConsoleCommand::Verb::Reload, {}};
   if ((verb == "pause" || verb == "resume") && w.size() <= 2) {
-    return ConsoleCommand{verb == "pause" ? ConsoleCommand::Verb::Pause : ConsoleCommand::Verb::Resume,
-                          w.size() == 2 ? identifier(w[1]) : std::string()};
+    return ConsoleCommand{
+        verb == "pause" ? ConsoleCommand::Verb::Pause : ConsoleCommand::Verb::Resume,
+        w.size() == 2 ? identifier(w[1]) : std::string()};
   }
   return make_error(sqlstate::kSyntaxError,
                     fmt::format("unsupported admin console command: {}", trim(statement)),

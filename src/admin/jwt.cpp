@@ -6,9 +6,9 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 
 namespace pgb::admin {
 namespace {
@@ -82,7 +82,9 @@ bool audience_matches(const json::value& aud, std::string_view wanted) {
 
 }  // namespace
 
-std::string_view to_string(Role role) { return role == Role::Admin ? "admin" : "viewer"; }
+std::string_view to_string(Role role) {
+  return role == Role::Admin ? "admin" : "viewer";
+}
 
 std::string_view to_string(JwtRefusal refusal) {
   switch (refusal) {
@@ -106,7 +108,8 @@ std::variant<JwtClaims, JwtRefusal> verify_jwt(std::string_view token, const Jwt
   // No token is trusted under a guessable key (configuration refuses one; this is the backstop).
   if (jwt_secret_problem(policy.secret)) return JwtRefusal::BadSignature;
   auto first_dot = token.find('.');
-  auto second_dot = first_dot == std::string_view::npos ? first_dot : token.find('.', first_dot + 1);
+  auto second_dot =
+      first_dot == std::string_view::npos ? first_dot : token.find('.', first_dot + 1);
   if (second_dot == std::string_view::npos || token.find('.', second_dot + 1) != token.npos) {
     return JwtRefusal::Malformed;
   }

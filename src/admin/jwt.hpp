@@ -15,15 +15,14 @@
 
 namespace pgb::admin {
 
-
 enum class Role { Viewer, Admin };  // viewer: GET; admin: GET and POST
 std::string_view to_string(Role role);
 
 struct JwtPolicy {
-  std::string secret;                // the HS256 key
-  std::chrono::seconds leeway{30};   // clock skew allowed for exp, nbf and iat
-  std::string issuer;                // when set, `iss` must equal it
-  std::string audience;              // when set, `aud` must be or contain it
+  std::string secret;               // the HS256 key
+  std::chrono::seconds leeway{30};  // clock skew allowed for exp, nbf and iat
+  std::string issuer;               // when set, `iss` must equal it
+  std::string audience;             // when set, `aud` must be or contain it
 };
 
 // Why a token was refused. These words go to the log; the token itself never does.
@@ -44,8 +43,8 @@ std::string_view to_string(JwtRefusal refusal);
 
 struct JwtClaims {
   Role role = Role::Viewer;
-  std::string subject;           // `sub`, for the log; may be empty
-  std::int64_t expires_at = 0;   // `exp`, seconds since the epoch
+  std::string subject;          // `sub`, for the log; may be empty
+  std::int64_t expires_at = 0;  // `exp`, seconds since the epoch
 };
 
 // `now` in seconds since the epoch.

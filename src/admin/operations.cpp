@@ -17,7 +17,8 @@ TrafficStats& TrafficStats::operator+=(const TrafficStats& o) {
     bucket_bounds_us = o.bucket_bounds_us;
     buckets.assign(o.buckets.size(), 0);
   }
-  for (std::size_t i = 0; i < buckets.size() && i < o.buckets.size(); ++i) buckets[i] += o.buckets[i];
+  for (std::size_t i = 0; i < buckets.size() && i < o.buckets.size(); ++i)
+    buckets[i] += o.buckets[i];
   return *this;
 }
 

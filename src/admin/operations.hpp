@@ -51,8 +51,8 @@ struct NodeSnapshot {
   std::size_t id = 0;
   std::string host;
   int port = 0;
-  std::string role;    // primary, standby
-  std::string status;  // up, down, unknown: from the latest connection attempt
+  std::string role;           // primary, standby
+  std::string status;         // up, down, unknown: from the latest connection attempt
   std::string status_detail;  // why it is down
   int weight = 1;
   int connections = 0;

@@ -22,9 +22,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using namespace std::chrono_literals;
 
-constexpr auto kIdleTimeout = 30s;          // a keep-alive connection with no request is closed
-constexpr auto kFailedAuthDelay = 250ms;    // slows down guessing; per connection
-constexpr auto kShutdownTimeout = 2s;       // for the TLS close_notify exchange
+constexpr auto kIdleTimeout = 30s;        // a keep-alive connection with no request is closed
+constexpr auto kFailedAuthDelay = 250ms;  // slows down guessing; per connection
+constexpr auto kShutdownTimeout = 2s;     // for the TLS close_notify exchange
 constexpr std::uint64_t kMaxBody = 64 * 1024;
 
 std::int64_t unix_now() {
@@ -95,7 +95,8 @@ struct RestServer::Impl {
       if (read_ec) {
         if (read_ec.category() == make_error_code(http::error::bad_target).category() &&
             read_ec != http::error::end_of_stream) {
-          auto res = to_http(error_response(400, "bad_request", "malformed HTTP request"), 11, false);
+          auto res =
+              to_http(error_response(400, "bad_request", "malformed HTTP request"), 11, false);
           co_await http::async_write(stream, res, use_nothrow);
         }
         break;
@@ -130,16 +131,18 @@ struct RestServer::Impl {
 RestServer::RestServer(Options options, Operations& operations)
     : impl_(std::make_unique<Impl>(std::move(options), operations)) {}
 
-RestServer::~RestServer() { stop(); }
+RestServer::~RestServer() {
+  stop();
+}
 
 std::optional<std::string> RestServer::start() {
   auto& i = *impl_;
   error_code ec;
-  auto address = asio::ip::make_address(i.options.bind_address == "localhost"
-                                            ? std::string("127.0.0.1")
-                                            : i.options.bind_address,
-                                        ec);
-  if (ec) return fmt::format("rest_api.bind_address \"{}\" is not an IP address", i.options.bind_address);
+  auto address = asio::ip::make_address(
+      i.options.bind_address == "localhost" ? std::string("127.0.0.1") : i.options.bind_address,
+      ec);
+  if (ec)
+    return fmt::format("rest_api.bind_address \"{}\" is not an IP address", i.options.bind_address);
   tcp::endpoint endpoint(address, static_cast<unsigned short>(i.options.port));
   i.acceptor.open(endpoint.protocol(), ec);
   if (!ec) i.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);

@@ -189,15 +189,16 @@ ApiResponse status(const StatusSnapshot& s) {
     idle += p.servers_idle;
     waiting += p.clients_waiting;
   }
-  return json_response(200, json::object{{"version", s.version},
-                                         {"uptime_seconds", static_cast<std::int64_t>(s.uptime_seconds)},
-                                         {"pool_mode", s.pool_mode},
-                                         {"worker_threads", s.worker_threads},
-                                         {"client_connections", s.client_connections},
-                                         {"clients_waiting", waiting},
-                                         {"server_connections_active", active},
-                                         {"server_connections_idle", idle},
-                                         {"pools", s.pools.size()}});
+  return json_response(200,
+                       json::object{{"version", s.version},
+                                    {"uptime_seconds", static_cast<std::int64_t>(s.uptime_seconds)},
+                                    {"pool_mode", s.pool_mode},
+                                    {"worker_threads", s.worker_threads},
+                                    {"client_connections", s.client_connections},
+                                    {"clients_waiting", waiting},
+                                    {"server_connections_active", active},
+                                    {"server_connections_idle", idle},
+                                    {"pools", s.pools.size()}});
 }
 
 // Prometheus label values: backslash, double quote and newline escaped.
@@ -250,16 +251,19 @@ ApiResponse metrics(const StatusSnapshot& s, const std::vector<NodeSnapshot>& no
            "1 if the latest connection to the backend succeeded, 0 if it failed; absent until "
            "pgbalancer first connects to it.");
   for (const auto& n : nodes) {
-    if (n.status != "unknown") m.sample("pgbalancer_backend_up", node_labels(n), n.status == "up" ? 1 : 0);
+    if (n.status != "unknown")
+      m.sample("pgbalancer_backend_up", node_labels(n), n.status == "up" ? 1 : 0);
   }
   m.family("pgbalancer_backend_role", "gauge", "The backend's configured role (always 1).");
   for (const auto& n : nodes) {
     m.sample("pgbalancer_backend_role", fmt::format("{},role=\"{}\"", node_labels(n), n.role), 1);
   }
   m.family("pgbalancer_backend_connections", "gauge", "Open server connections to the backend.");
-  for (const auto& n : nodes) m.sample("pgbalancer_backend_connections", node_labels(n), n.connections);
+  for (const auto& n : nodes)
+    m.sample("pgbalancer_backend_connections", node_labels(n), n.connections);
   m.family("pgbalancer_backend_queries_total", "counter", "Queries relayed to the backend.");
-  for (const auto& n : nodes) m.sample("pgbalancer_backend_queries_total", node_labels(n), n.queries);
+  for (const auto& n : nodes)
+    m.sample("pgbalancer_backend_queries_total", node_labels(n), n.queries);
   m.family("pgbalancer_backend_connect_failures_total", "counter",
            "Failed attempts to open a server connection to the backend.");
   for (const auto& n : nodes) {
@@ -280,8 +284,8 @@ ApiResponse metrics(const StatusSnapshot& s, const std::vector<NodeSnapshot>& no
                &PoolSnapshot::servers_active},
         Series{"pgbalancer_pool_connections_idle", "Idle server connections.",
                &PoolSnapshot::servers_idle},
-        Series{"pgbalancer_pool_connections_waiting",
-               "Clients waiting for a server connection.", &PoolSnapshot::clients_waiting},
+        Series{"pgbalancer_pool_connections_waiting", "Clients waiting for a server connection.",
+               &PoolSnapshot::clients_waiting},
         Series{"pgbalancer_pool_clients_active",
                "Logged-in clients not waiting for a server connection.",
                &PoolSnapshot::clients_active}}) {
@@ -329,8 +333,7 @@ ApiResponse metrics(const StatusSnapshot& s, const std::vector<NodeSnapshot>& no
 }
 
 // nodes, nodes/{id}, nodes/{id}/{operation}
-ApiResponse node_request(std::string_view rest, const ApiRequest& request,
-                         Operations& operations) {
+ApiResponse node_request(std::string_view rest, const ApiRequest& request, Operations& operations) {
   const std::string path = "/api/v1/nodes" + std::string(rest);
   if (rest.empty()) {
     if (request.method != "GET") return method_not_allowed(path + " takes GET", "GET");
@@ -344,7 +347,8 @@ ApiResponse node_request(std::string_view rest, const ApiRequest& request,
   std::size_t id = 0;
   auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
   if (ec != std::errc() || end != id_text.data() + id_text.size() || id_text.empty()) {
-    return error_response(404, "not_found", fmt::format("no node \"{}\": ids are numbers", id_text));
+    return error_response(404, "not_found",
+                          fmt::format("no node \"{}\": ids are numbers", id_text));
   }
   auto nodes = operations.nodes();
   if (id >= nodes.size()) {
@@ -456,8 +460,9 @@ ApiResponse route(const ApiRequest& request, const ApiSettings& settings, Operat
       json::array list;
       for (const auto& p : problems) list.push_back(json::string(p));
       return json_response(409, json::object{{"error", "reload_failed"},
-                                             {"message", "the configuration file has problems; "
-                                                         "the previous settings stay in force"},
+                                             {"message",
+                                              "the configuration file has problems; "
+                                              "the previous settings stay in force"},
                                              {"problems", std::move(list)}});
     }
     return json_response(200, json::object{{"reloaded", true}});
@@ -465,8 +470,8 @@ ApiResponse route(const ApiRequest& request, const ApiSettings& settings, Operat
   if (endpoint == "logrotate") {
     if (auto wrong = only("POST")) return *wrong;
     auto rotation = operations.reopen_log();
-    return json_response(200,
-                         json::object{{"reopened", rotation.reopened}, {"message", rotation.message}});
+    return json_response(
+        200, json::object{{"reopened", rotation.reopened}, {"message", rotation.message}});
   }
   if (endpoint == "stop") {
     if (auto wrong = only("POST")) return *wrong;

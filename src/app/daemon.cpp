@@ -4,17 +4,17 @@
 #include "admin/rest_server.hpp"
 #include "app/inspection.hpp"
 #include "app/listener.hpp"
-#include "net/tls.hpp"
 #include "app/runtime.hpp"
 #include "common/log.hpp"
+#include "net/tls.hpp"
 #include "pgbalancer_version.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <csignal>
@@ -186,7 +186,8 @@ class Daemon final : public admin::Operations {
     admin::StatusSnapshot s;
     s.version = kVersion;
     s.pool_mode = std::string(config::to_string(settings->config.pool_mode));
-    s.uptime_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    s.uptime_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     s.worker_threads = static_cast<int>(workers_.size());
     s.client_connections = shared_.clients().count();
     s.pools = pool_snapshots(shared_);

@@ -160,9 +160,9 @@ std::vector<admin::HealthCheck> check_backends(const config::Config& config,
            admin::HealthCheck& result) -> awaitable<void> {
           auto started = std::chrono::steady_clock::now();
           auto status = co_await backend::probe(address, limit);
-          result.latency_ms = std::chrono::duration<double, std::milli>(
-                                  std::chrono::steady_clock::now() - started)
-                                  .count();
+          result.latency_ms =
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                  .count();
           result.up = static_cast<bool>(status);
           if (!status) result.error = status.error().detail;
         }(backend::BackendAddress{i, server.hostname, server.port}, timeout, check),

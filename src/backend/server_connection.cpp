@@ -304,9 +304,8 @@ struct FirstByte {
 
 // Sends one startup-phase packet on a connection of its own and reads the first byte of the
 // answer; fails only if connecting or sending does.
-awaitable<Result<FirstByte>> send_alone(const BackendAddress& address,
-                                                  std::string packet,
-                                                  std::chrono::milliseconds timeout) {
+awaitable<Result<FirstByte>> send_alone(const BackendAddress& address, std::string packet,
+                                        std::chrono::milliseconds timeout) {
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
   net::Stream stream{tcp::socket(executor)};
@@ -332,8 +331,8 @@ awaitable<Status> send_cancel(const BackendAddress& address, std::int32_t proces
                               std::int32_t secret_key, std::chrono::milliseconds timeout) {
   // PostgreSQL closes the connection once it has read the request; waiting for that means the
   // cancel was delivered when this reports success.
-  auto sent = co_await send_alone(address, protocol::cancel_request(process_id, secret_key),
-                                  timeout);
+  auto sent =
+      co_await send_alone(address, protocol::cancel_request(process_id, secret_key), timeout);
   if (!sent) co_return sent.error();
   co_return Ok{};
 }

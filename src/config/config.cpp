@@ -30,11 +30,25 @@ std::string_view to_string(AuthType v) {
   return "scram-sha-256";
 }
 
+std::string_view to_string(LogLevel v) {
+  switch (v) {
+    case LogLevel::Debug: return "debug";
+    case LogLevel::Info: return "info";
+    case LogLevel::Warning: return "warning";
+    case LogLevel::Error: return "error";
+  }
+  return "info";
+}
+
 std::size_t Config::primary_index() const {
   for (std::size_t i = 0; i < backend_servers.size(); ++i) {
     if (backend_servers[i].role == Role::Primary) return i;
   }
   return 0;
+}
+
+bool is_loopback(const std::string& address) {
+  return address == "localhost" || address == "::1" || address.starts_with("127.");
 }
 
 bool Config::is_admin_user(const std::string& user) const {
@@ -97,8 +111,8 @@ std::vector<Setting> describe(const Config& c) {
   number("worker_threads", c.worker_threads);
   std::vector<std::string> servers;
   for (const auto& s : c.backend_servers) {
-    servers.push_back(fmt::format("{}:{} ({}, weight {})", s.hostname, s.port, to_string(s.role),
-                                  s.weight));
+    servers.push_back(
+        fmt::format("{}:{} ({}, weight {})", s.hostname, s.port, to_string(s.role), s.weight));
   }
   text("backend_servers", fmt::format("{}", fmt::join(servers, ", ")));
   text("pool_mode", std::string(to_string(c.pool_mode)));
@@ -134,8 +148,7 @@ std::vector<Setting> describe(const Config& c) {
   text("client_idle_timeout", duration_text(c.client_idle_timeout));
   text("idle_transaction_timeout", duration_text(c.idle_transaction_timeout));
   number("max_message_size", c.max_message_size);
-  const char* levels[] = {"debug", "info", "warning", "error"};
-  text("log_level", levels[static_cast<int>(c.log_level)]);
+  text("log_level", std::string(to_string(c.log_level)));
   text("log_file", c.log_file);
   text("admin_users", joined(c.admin_users));
   text("stats_users", joined(c.stats_users));

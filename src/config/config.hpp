@@ -21,6 +21,7 @@ enum class LogLevel { Debug, Info, Warning, Error };
 std::string_view to_string(Role v);
 std::string_view to_string(PoolMode v);
 std::string_view to_string(AuthType v);
+std::string_view to_string(LogLevel v);
 
 struct BackendServer {
   std::string hostname;
@@ -43,7 +44,7 @@ struct RestApi {
   std::string jwt_secret;  // from jwt_secret or jwt_secret_file; never logged or shown
   // Without JWT the API answers on loopback only, unless this says otherwise.
   bool allow_remote_without_jwt = false;
-  bool jwt_for_metrics = false;  // /metrics is open unless this says otherwise (Prometheus' way)
+  bool jwt_for_metrics = false;   // /metrics is open unless this says otherwise (Prometheus' way)
   std::string ssl_cert, ssl_key;  // both: HTTPS
   bool operator==(const RestApi&) const = default;
 };
@@ -123,6 +124,9 @@ struct Config {
   // users: beats databases: beats the global pool_mode, as in pgbouncer.
   PoolMode pool_mode_for(const std::string& database, const std::string& user) const;
 };
+
+// 127.0.0.0/8, ::1 or localhost: only this host can reach it.
+bool is_loopback(const std::string& address);
 
 // One effective setting as shown by SHOW CONFIG and the REST API's config.
 struct Setting {

@@ -195,10 +195,6 @@ void load_backend(Validator& v, const YAML::Node& node, std::size_t index, Backe
   if (!has_host) v.problem(node, prefix + ".hostname", "missing");
 }
 
-bool is_loopback(const std::string& address) {
-  return address == "localhost" || address == "::1" || address.starts_with("127.");
-}
-
 void load_rest_api(Validator& v, const YAML::Node& node, const std::string& prefix, RestApi& out) {
   if (!node.IsMap()) {
     v.problem(node, prefix, "expected a mapping (enabled, port, bind_address, jwt_enabled, ...)");

@@ -24,12 +24,17 @@ constexpr std::uint32_t kMaxConsoleMessage = 64 * 1024;
 // How often a PAUSE looks whether the last server connection has closed.
 constexpr std::chrono::milliseconds kPausePoll{50};
 
-std::string encode(const admin::ResultSet& r) {
+std::string row_description(const admin::ResultSet& r) {
   std::vector<protocol::ColumnDescription> columns;
   for (const auto& c : r.columns) {
     columns.push_back({c.name, c.numeric ? protocol::kInt8Oid : protocol::kTextOid});
   }
-  std::string out = protocol::row_description(columns);
+  return protocol::row_description(columns);
+}
+
+// DataRows and CommandComplete: what Execute sends after a Describe sent the RowDescription.
+std::string rows_and_tag(const admin::ResultSet& r) {
+  std::string out;
   for (const auto& row : r.rows) out += protocol::data_row(row);
   out += protocol::command_complete(fmt::format("{} {}", r.tag, r.rows.size()));
   return out;
@@ -46,6 +51,14 @@ struct Console {
   bool may_show() const { return shared.settings()->config.may_see_pool_status(user); }
   bool may_change() const { return shared.settings()->config.is_admin_user(user); }
 
+  Result<admin::ResultSet> show(const std::string& subject) const {
+    if (!may_show()) {
+      return make_error(sqlstate::kInsufficientPrivilege,
+                        "only admin_users and stats_users may use the admin console");
+    }
+    return admin::show(subject, *shared.operations());
+  }
+
   // One statement: its messages, or an Error (the rest of the Query is then skipped).
   awaitable<Result<std::string>> run(std::string_view statement) {
     auto parsed = admin::parse_console_command(statement);
@@ -55,13 +68,9 @@ struct Console {
     const auto& [verb, argument] = parsed.value();
     if (verb == Verb::Empty) co_return protocol::empty_query_response();
     if (verb == Verb::Show) {
-      if (!may_show()) {
-        co_return make_error(sqlstate::kInsufficientPrivilege,
-                             "only admin_users and stats_users may use the admin console");
-      }
-      auto result = admin::show(argument, ops);
+      auto result = show(argument);
       if (!result) co_return result.error();
-      co_return encode(result.value());
+      co_return row_description(result.value()) + rows_and_tag(result.value());
     }
     if (!may_change()) {
       co_return make_error(sqlstate::kInsufficientPrivilege,
@@ -80,11 +89,13 @@ struct Console {
     }
     const std::string what = argument.empty() ? "every database" : "database " + argument;
     if (verb == Verb::Resume) {
-      if (auto refused = ops.resume(argument)) co_return make_error(sqlstate::kObjectNotInState, *refused);
+      if (auto refused = ops.resume(argument))
+        co_return make_error(sqlstate::kObjectNotInState, *refused);
       log::info("admin console: {} resumed {}", user, what);
       co_return protocol::command_complete("RESUME");
     }
-    if (auto refused = ops.pause(argument)) co_return make_error(sqlstate::kObjectNotInState, *refused);
+    if (auto refused = ops.pause(argument))
+      co_return make_error(sqlstate::kObjectNotInState, *refused);
     log::info("admin console: {} paused {}; waiting for its server connections to close", user,
               what);
     // As pgbouncer's PAUSE: returns once every server connection has been given back (and
@@ -92,7 +103,8 @@ struct Console {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     while (ops.server_connections(argument) > 0) {
       if (!ops.paused(argument)) {
-        co_return make_error(sqlstate::kObjectNotInState, what + " was resumed before the pause completed");
+        co_return make_error(sqlstate::kObjectNotInState,
+                             what + " was resumed before the pause completed");
       }
       if (client.peer_closed()) {  // nobody to answer; the pause itself stays in force
         co_return make_error(sqlstate::kConnectionFailure, "the console client left");
@@ -114,8 +126,8 @@ struct Console {
     }
     for (auto statement : statements) {
       auto done = co_await run(statement);
-      std::string out = done ? std::move(done.value())
-                             : protocol::error_response(done.error(), "ERROR");
+      std::string out =
+          done ? std::move(done.value()) : protocol::error_response(done.error(), "ERROR");
       if (co_await client.write_all(asio::buffer(out))) co_return false;
       if (!done) break;
     }
@@ -127,11 +139,14 @@ std::string greeting() {
   std::string out;
   // What psql and drivers expect to be told; server_version is pgbalancer's own, as
   // pgbouncer's console does (psql warns about the version, and works).
-  for (auto [name, value] :
-       {std::pair{"server_version", std::string_view(kVersion)}, {"server_encoding", "UTF8"},
-        {"client_encoding", "UTF8"}, {"DateStyle", "ISO, MDY"}, {"integer_datetimes", "on"},
-        {"standard_conforming_strings", "on"}, {"TimeZone", "UTC"},
-        {"application_name", "pgbalancer admin console"}}) {
+  for (auto [name, value] : {std::pair{"server_version", std::string_view(kVersion)},
+                             {"server_encoding", "UTF8"},
+                             {"client_encoding", "UTF8"},
+                             {"DateStyle", "ISO, MDY"},
+                             {"integer_datetimes", "on"},
+                             {"standard_conforming_strings", "on"},
+                             {"TimeZone", "UTC"},
+                             {"application_name", "pgbalancer admin console"}}) {
     out += protocol::parameter_status(name, value);
   }
   std::int32_t key;
@@ -143,7 +158,8 @@ std::string greeting() {
 }
 
 Error malformed(char type) {
-  return make_error(sqlstate::kProtocolViolation, fmt::format("invalid \"{}\" message format", type));
+  return make_error(sqlstate::kProtocolViolation,
+                    fmt::format("invalid \"{}\" message format", type));
 }
 
 // The extended query protocol, for drivers that use it for every statement (psycopg 3, JDBC):
@@ -194,16 +210,13 @@ class Extended {
         if (*kind == 'S') {
           auto it = statements_.find(std::string(*name));
           if (it == statements_.end()) co_return unknown("prepared statement", *name);
-          auto rows = co_await describe(it->second);
-          if (!rows) co_return rows.error();
-          co_return parameter_description_none() + rows->first;
+          auto described = describe(it->second, nullptr);
+          if (!described) co_return described.error();
+          co_return parameter_description_none() + described.value();
         }
         auto it = portals_.find(std::string(*name));
         if (it == portals_.end()) co_return unknown("portal", *name);
-        auto rows = co_await describe(it->second.text);
-        if (!rows) co_return rows.error();
-        it->second.rows = rows->second;
-        co_return rows->first;
+        co_return describe(it->second.text, &it->second.rows);
       }
       case 'E': {
         auto name = r.cstr();
@@ -211,9 +224,12 @@ class Extended {
         auto it = portals_.find(std::string(*name));
         if (it == portals_.end()) co_return unknown("portal", *name);
         if (it->second.rows) co_return *it->second.rows;
-        auto done = co_await console_.run(it->second.text);
-        if (!done) co_return done.error();
-        co_return without_row_description(done.value());
+        if (auto subject = show_subject(it->second.text)) {  // Execute without Describe
+          auto result = console_.show(*subject);
+          if (!result) co_return result.error();
+          co_return rows_and_tag(result.value());
+        }
+        co_return co_await console_.run(it->second.text);
       }
       case 'C': {
         auto kind = r.byte();
@@ -234,24 +250,25 @@ class Extended {
     std::optional<std::string> rows;  // DataRows and CommandComplete, kept by Describe
   };
 
-  // RowDescription (or NoData) and the rest of the answer, for a SHOW; NoData for the others,
-  // which run at Execute.
-  awaitable<Result<std::pair<std::string, std::string>>> describe(const std::string& text) {
+  // The subject of a SHOW statement; nothing for the other commands.
+  static std::optional<std::string> show_subject(const std::string& text) {
     auto parsed = admin::parse_console_command(text);
-    if (!parsed) co_return parsed.error();
-    if (parsed->verb != admin::ConsoleCommand::Verb::Show) {
-      co_return std::pair{std::string("n\0\0\0\4", 5), std::string()};  // NoData
-    }
-    auto done = co_await console_.run(text);
-    if (!done) co_return done.error();
-    std::string all = std::move(done.value());
-    std::size_t header = 1 + protocol::load_u32(all.data() + 1);  // the RowDescription
-    co_return std::pair{all.substr(0, header), all.substr(header)};
+    if (!parsed || parsed->verb != admin::ConsoleCommand::Verb::Show) return std::nullopt;
+    return parsed->argument;
   }
 
-  static std::string without_row_description(std::string messages) {
-    if (messages.empty() || messages[0] != 'T') return messages;
-    return messages.substr(1 + protocol::load_u32(messages.data() + 1));
+  // A SHOW's RowDescription, its rows kept in `rows` for the Execute to come (a portal's);
+  // NoData for the other commands, which run at Execute.
+  Result<std::string> describe(const std::string& text, std::optional<std::string>* rows) {
+    auto parsed = admin::parse_console_command(text);
+    if (!parsed) return parsed.error();
+    if (parsed->verb != admin::ConsoleCommand::Verb::Show) {
+      return std::string("n\0\0\0\4", 5);  // NoData
+    }
+    auto result = console_.show(parsed->argument);
+    if (!result) return result.error();
+    if (rows) *rows = rows_and_tag(result.value());
+    return row_description(result.value());
   }
   static std::string parameter_description_none() {
     return protocol::MessageBuilder().begin('t').int16(0).end().take();
@@ -322,9 +339,9 @@ awaitable<void> run_admin_session(net::Stream& client, ByteBuffer& buffer, Share
         }
       }
     } else {
-      auto fatal = protocol::error_response(make_error(
-          sqlstate::kProtocolViolation,
-          fmt::format("invalid frontend message type {}", static_cast<int>(type))));
+      auto fatal = protocol::error_response(
+          make_error(sqlstate::kProtocolViolation,
+                     fmt::format("invalid frontend message type {}", static_cast<int>(type))));
       co_await client.write_all(asio::buffer(fatal));
       co_return;
     }

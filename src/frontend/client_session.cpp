@@ -121,7 +121,8 @@ struct LoggedIn {
 
   std::shared_ptr<pool::Pool> pool_for(const backend::ConnectOptions& options) const {
     return shared.pools().get(
-        options.address.node_index, pool::make_pool_key(options.address.node_index, options.startup_params),
+        options.address.node_index,
+        pool::make_pool_key(options.address.node_index, options.startup_params),
         fmt::format("{}@{}/{}:{}", user, database, options.address.host, options.address.port),
         database, user);
   }

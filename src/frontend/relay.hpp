@@ -3,8 +3,8 @@
 // session, transaction or statement) or either side ends.
 #pragma once
 
-#include "backend/server_connection.hpp"
 #include "admin/operations.hpp"
+#include "backend/server_connection.hpp"
 #include "common/byte_buffer.hpp"
 #include "frontend/client_registry.hpp"
 #include "net/stream.hpp"

@@ -158,8 +158,8 @@ FrameVerdict ClientVisitor::on_header(char type, std::uint32_t message_length) {
 
 bool ClientVisitor::on_message(char type, std::string_view payload) {
   if ((type == 'Q' || type == 'P') && s.view.operations && length <= kMaxPgpoolShowLength) {
-    if (auto select = pgpool_show_as_select(type, payload, *s.view.operations,
-                                            s.view.may_see_pool_status)) {
+    if (auto select =
+            pgpool_show_as_select(type, payload, *s.view.operations, s.view.may_see_pool_status)) {
       // The server answers it, in order with everything else: the statement becomes a SELECT
       // of pgbalancer's rows.
       std::size_t at = offset_of(input, payload);

@@ -15,7 +15,7 @@
 namespace pgb::frontend {
 
 struct TransactionSession {
-  ClientRegistry::Handle registration;  // counted for max_client_conn, listed
+  ClientRegistry::Handle registration;       // counted for max_client_conn, listed
   std::shared_ptr<const Settings> settings;  // the snapshot at login
   SharedState& shared;
   backend::ConnectOptions options;  // the server's startup parameters, the credentials

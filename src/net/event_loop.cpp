@@ -124,7 +124,8 @@ EventLoop::Watch* EventLoop::watch(Watch* current, int fd, std::uint32_t events,
   const bool ours = current && &current->loop_ == this && current->fd_ == fd;
   // A watch of another loop cannot be taken over from this thread; Pool takes a connection out
   // of its loop before it changes threads, so there is none.
-  if (current && !ours) log::error("event loop: descriptor {} is still watched by another loop", fd);
+  if (current && !ours)
+    log::error("event loop: descriptor {} is still watched by another loop", fd);
   Watch* w = ours ? current : new Watch(*this, fd);
   w->to_ = &to;
   w->tag_ = tag;
@@ -145,7 +146,9 @@ bool EventLoop::change(Watch& w, std::uint32_t events) {
   return true;
 }
 
-void EventLoop::let_go(Watch& w) { w.to_ = nullptr; }
+void EventLoop::let_go(Watch& w) {
+  w.to_ = nullptr;
+}
 
 void EventLoop::forget(Watch& w) {
   if (w.in_set_) unwatch(w.fd_);

@@ -156,7 +156,8 @@ awaitable<Result<Lease>> Pool::acquire(const PoolLimits& limits, Clock::time_poi
         co_return wait_timeout_error();
       }
       conn = std::move(waiter->conn);
-      stats_.add_wait(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started));
+      stats_.add_wait(
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started));
     }
 
     if (conn) {
@@ -198,8 +199,7 @@ Pool::Quick Pool::take_or_queue(Handoff& handoff, const asio::io_context::execut
       std::lock_guard lock(mutex_);
       if (waiters_.empty() && !paused_) conn = take_idle_locked(here);
       if (!conn) {
-        bool simply_full =
-            paused_ || (total_ >= limits.max_pool && limits.reserve_pool_size == 0);
+        bool simply_full = paused_ || (total_ >= limits.max_pool && limits.reserve_pool_size == 0);
         if (!simply_full || waiters_.size() >= kMaxWaiters) return {};
         auto ticket = std::make_shared<Ticket>(handoff, executor);
         waiters_.push_back(ticket);
@@ -354,7 +354,8 @@ void Pool::hand_over(const std::shared_ptr<Waiter>& waiter,
     give_back(std::move(conn));
     return;
   }
-  stats_.add_wait(std::chrono::duration_cast<std::chrono::microseconds>(coarse_now() - waiter->since));
+  stats_.add_wait(
+      std::chrono::duration_cast<std::chrono::microseconds>(coarse_now() - waiter->since));
   waiter->handoff->take(hand_out(std::move(conn), waiter->executor));
 }
 
@@ -430,8 +431,8 @@ std::vector<Pool::ServerRow> Pool::servers() {
   std::vector<ServerRow> rows;
   rows.reserve(open_.size());
   for (const auto* conn : open_) {
-    bool idle = std::any_of(idle_.begin(), idle_.end(),
-                            [&](const auto& c) { return c.get() == conn; });
+    bool idle =
+        std::any_of(idle_.begin(), idle_.end(), [&](const auto& c) { return c.get() == conn; });
     // Fixed at login, so safe to read while another thread relays through the connection.
     rows.push_back({conn->id(), conn->process_id(), conn->address(), conn->created_at(), idle,
                     conn->is_tls()});

@@ -57,9 +57,7 @@ std::optional<std::string> PoolRegistry::pause(const std::string& database) {
     } else {
       paused_.insert(database);
     }
-    for (auto& [k, p] : pools_) {
-      if (database.empty() || p->database() == database) affected.push_back(p);
-    }
+    affected = pools_of_locked(database);
   }
   for (auto& p : affected) p->set_paused(true);  // outside: it closes idle connections
   return std::nullopt;
@@ -79,12 +77,18 @@ std::optional<std::string> PoolRegistry::resume(const std::string& database) {
     } else if (paused_.erase(database) == 0) {
       return "database " + database + " is not paused";
     }
-    for (auto& [k, p] : pools_) {
-      if (database.empty() || p->database() == database) affected.push_back(p);
-    }
+    affected = pools_of_locked(database);
   }
   for (auto& p : affected) p->set_paused(false);
   return std::nullopt;
+}
+
+std::vector<std::shared_ptr<Pool>> PoolRegistry::pools_of_locked(const std::string& database) {
+  std::vector<std::shared_ptr<Pool>> out;
+  for (auto& [k, p] : pools_) {
+    if (database.empty() || p->database() == database) out.push_back(p);
+  }
+  return out;
 }
 
 bool PoolRegistry::paused(const std::string& database) {

@@ -33,6 +33,8 @@ class PoolRegistry {
   bool paused(const std::string& database);
 
  private:
+  // The pools of `database` (empty: all of them).
+  std::vector<std::shared_ptr<Pool>> pools_of_locked(const std::string& database);
   bool paused_locked(const std::string& database) const {
     return all_paused_ || paused_.contains(database);
   }

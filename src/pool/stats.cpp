@@ -62,7 +62,9 @@ void PoolStats::add_wait(std::chrono::microseconds waited) {
 StatsTotals PoolStats::totals() const {
   StatsTotals t;
   for (const auto& s : slots_) {
-    auto get = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+    auto get = [](const std::atomic<std::uint64_t>& c) {
+      return c.load(std::memory_order_relaxed);
+    };
     t.queries += get(s.queries);
     t.transactions += get(s.transactions);
     t.bytes_received += get(s.bytes_received);

@@ -30,7 +30,6 @@ struct StatsTotals {
   std::uint64_t waits = 0;  // clients that queued for a server connection
   std::uint64_t wait_time_us = 0;
   std::array<std::uint64_t, kDurationBucketsUs.size() + 1> buckets{};  // not cumulative
-
 };
 
 class PoolStats {

@@ -1,6 +1,7 @@
 // bctl's API commands (see commands.hpp).
 #include "tools/bctl/commands.hpp"
 
+#include "config/config.hpp"
 #include "tools/bctl/table.hpp"
 #include "tools/bctl/views.hpp"
 
@@ -150,18 +151,11 @@ std::span<const ApiCommand> node_actions() {
   return kNodeActions;
 }
 
-namespace {
-
-// A token sent over plain HTTP to another host can be read on the way, and reused until it
-// expires.
-bool loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
-}
-
-}  // namespace
-
 int call(const ApiCommand& command, const std::string& path, const CallOptions& options) {
-  if (!options.token.empty() && !options.server.https && !loopback(options.server.host)) {
+  // A token sent over plain HTTP to another host can be read on the way, and reused until it
+  // expires.
+  if (!options.token.empty() && !options.server.https &&
+      !config::is_loopback(options.server.host)) {
     std::cerr << "bctl: warning: the token goes unencrypted to " << options.server.host
               << " (HTTP); use --https if pgbalancer serves it\n";
   }

@@ -90,7 +90,8 @@ TEST(Console, AsSelectHexEncodesEveryValue) {
   EXPECT_NE(sql.find("NULL::text"), std::string::npos);
   EXPECT_NE(sql.find("AS pgbalancer_show(\"name\", \"n\")"), std::string::npos);
   EXPECT_NE(sql.find("pg_catalog.convert_from(pg_catalog.decode("), std::string::npos);
-  r.rows = {{std::string("ok\xff\xc3\xa9"), std::string("\xed\xa0\x80")}};  // bad byte; é; surrogate
+  r.rows = {
+      {std::string("ok\xff\xc3\xa9"), std::string("\xed\xa0\x80")}};  // bad byte; é; surrogate
   sql = as_select(r);
   EXPECT_NE(sql.find("'6f6befbfbdc3a9'"), std::string::npos) << sql;
   EXPECT_NE(sql.find("'efbfbdefbfbdefbfbd'"), std::string::npos) << sql;
