@@ -151,7 +151,8 @@ ResultSet show_pools(Operations& ops) {
   return r;
 }
 
-ResultSet show_clients(Operations& ops) {
+// SHOW CLIENTS and SHOW SERVERS start with the same columns, as in pgbouncer.
+ResultSet connection_columns(std::initializer_list<ResultSet::Column> more) {
   auto r = columns({{"type"},
                     {"user"},
                     {"database"},
@@ -160,9 +161,13 @@ ResultSet show_clients(Operations& ops) {
                     {"port", true},
                     {"connect_time"},
                     {"remote_pid", true},
-                    {"tls"},
-                    {"application_name"},
-                    {"id", true}});
+                    {"tls"}});
+  r.columns.insert(r.columns.end(), more);
+  return r;
+}
+
+ResultSet show_clients(Operations& ops) {
+  auto r = connection_columns({{"application_name"}, {"id", true}});
   for (const auto& c : ops.clients()) {
     auto [host, port] = split_address(c.address);
     r.rows.push_back({"C", c.user, c.database, c.state, host,
@@ -174,17 +179,7 @@ ResultSet show_clients(Operations& ops) {
 }
 
 ResultSet show_servers(Operations& ops) {
-  auto r = columns({{"type"},
-                    {"user"},
-                    {"database"},
-                    {"state"},
-                    {"addr"},
-                    {"port", true},
-                    {"connect_time"},
-                    {"remote_pid", true},
-                    {"tls"},
-                    {"node_id", true},
-                    {"id", true}});
+  auto r = connection_columns({{"node_id", true}, {"id", true}});
   for (const auto& s : ops.servers()) {
     r.rows.push_back({"S", s.user, s.database, s.state, s.host, num(s.port), timestamp(s.since),
                       num(s.backend_pid), s.tls ? "yes" : "no",
